@@ -1,0 +1,139 @@
+// The serving configuration: what `actorserve run CONFIG` and PUT /api/serve/applications/ take.
+//
+// JSON with Ray Serve's field names where Ray Serve has one. parse_config() validates
+// everything before anything starts; a bad field is reported with its JSON path and the reason
+// ("applications[0].deployments[1].batching.max_batch_size: must be >= 1; was 0"). Unknown
+// fields are refused (a typo must not silently fall back to a default).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace serve {
+
+/// @serve.batch's parameters (Ray Serve names and defaults).
+struct batch_options {
+  /// Largest batch handed to the handler. Must be >= 1.
+  size_t max_batch_size = 10;
+  /// How long the first request of a batch waits for company. 0 = send what is there.
+  std::chrono::microseconds batch_wait_timeout{10'000};
+  /// Batches allowed to run at once on one replica. Must be >= 1.
+  size_t max_concurrent_batches = 1;
+};
+
+/// "model": an ONNX model by path or registry URI (served from issue 3 on).
+struct model_spec {
+  std::string uri;
+  /// Optional labels file mapping class ids to names.
+  std::string labels;
+};
+
+/// One deployment of an application: exactly one of class, model or graph.
+struct deployment_config {
+  enum class kind { class_name, model, graph };
+
+  std::string name;
+  kind type = kind::class_name;
+  /// "class": a C++ deployment class registered under this name.
+  std::string class_name;
+  /// "model"
+  model_spec model;
+  /// "graph": the graph object as compact JSON text, validated (see README, "graph").
+  std::string graph_json;
+  /// Names of the deployments a graph calls (validated to exist in the same application).
+  std::vector<std::string> graph_calls;
+
+  /// Replicas of this deployment. >= 1. Ray default 1.
+  int num_replicas = 1;
+  /// In-flight cap per replica. >= 1. Ray default 5.
+  int max_ongoing_requests = 5;
+  /// Wait-queue cap of the deployment's router; -1 = unlimited (Ray default), else >= 1.
+  int max_queued_requests = -1;
+  /// user_config as compact JSON text; "null" when absent.
+  std::string user_config_json = "null";
+  /// Present when the deployment batches requests.
+  std::optional<batch_options> batching;
+  /// Drain time on shutdown before in-flight work is abandoned. >= 0. Ray default 20 s.
+  double graceful_shutdown_timeout_s = 20.0;
+
+  /// In-flight cap the router applies per replica: max_ongoing_requests, raised to
+  /// max_batch_size x max_concurrent_batches when batching would otherwise be capped.
+  size_t effective_max_ongoing() const;
+  /// The load-time warning about batching vs max_ongoing_requests, or "" when it does not apply.
+  std::string batching_warning() const;
+  /// True when `other` differs only in fields applied without restarting replicas
+  /// (user_config, num_replicas, max_ongoing_requests, max_queued_requests, batching,
+  /// graceful_shutdown_timeout_s).
+  bool same_code(const deployment_config& other) const;
+};
+
+struct application_config {
+  std::string name;
+  /// Starts with "/", no trailing "/" (except "/" itself); unique across applications.
+  std::string route_prefix = "/";
+  /// The deployment that receives HTTP requests. Defaults to the only deployment when there is one.
+  std::string ingress;
+  std::vector<deployment_config> deployments;
+
+  const deployment_config* find(const std::string& deployment) const;
+};
+
+/// "http_options" (Ray's names; the last four are ActorServe's own).
+struct http_options {
+  std::string host = "127.0.0.1";
+  /// 0 = pick a free port (the bound port is printed at start).
+  int port = 8000;
+  /// Seconds before a request gets 408, whether queued or running; unset = no limit.
+  std::optional<double> request_timeout_s;
+  /// Idle keep-alive connections are closed after this many seconds.
+  double keep_alive_timeout_s = 5.0;
+  /// HTTP worker threads; each serves one connection at a time. >= 1.
+  int num_threads = 64;
+  /// Requests served on one keep-alive connection before it is closed. >= 1.
+  int keep_alive_max_count = 10000;
+  /// Largest accepted request body in bytes (413 above). >= 1.
+  size_t max_body_bytes = 64 * 1024 * 1024;
+};
+
+struct serve_config {
+  http_options http;
+  std::vector<application_config> applications;
+};
+
+/// A refused config: the JSON path of the bad field and why.
+struct config_error {
+  std::string path;
+  std::string reason;
+  std::string to_string() const { return path.empty() ? reason : path + ": " + reason; }
+};
+
+struct config_parse_options {
+  /// Tells whether a deployment class name is registered. Unset = every name is accepted.
+  std::function<bool(const std::string&)> is_known_class;
+  /// The registered names, quoted in the error for an unknown class.
+  std::vector<std::string> known_classes;
+};
+
+/// Result of parse_config: a config, or the first error found.
+struct config_result {
+  std::optional<serve_config> config;
+  std::optional<config_error> error;
+  /// Non-fatal findings (the batching warning, ...), prefixed with the deployment's path.
+  std::vector<std::string> warnings;
+};
+
+/// Parses and validates a config document. Never throws.
+config_result parse_config(const std::string& json_text, const config_parse_options& opts = {});
+
+/// Reads and parses a config file; a missing or unreadable file is a config_error.
+config_result load_config_file(const std::string& path, const config_parse_options& opts = {});
+
+/// The deployment's options as Ray's "deployment_config" JSON object (for the status API).
+std::string deployment_config_json(const deployment_config& dep);
+
+} // namespace serve
