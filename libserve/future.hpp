@@ -80,18 +80,22 @@ public:
 
   future<T> get_future() const { return future<T>(state_); }
 
+  // Settling holds its own reference to the state while the callbacks run: they do not own
+  // it (see future::subscribe), and one of them may destroy this promise.
   void set_value(T value) {
-    if (state_->settled())
+    auto state = state_;
+    if (state->settled())
       return;
-    state_->value.emplace(std::move(value));
-    state_->run_callbacks();
+    state->value.emplace(std::move(value));
+    state->run_callbacks();
   }
 
   void set_error(error_info err) {
-    if (state_->settled())
+    auto state = state_;
+    if (state->settled())
       return;
-    state_->error.emplace(std::move(err));
-    state_->run_callbacks();
+    state->error.emplace(std::move(err));
+    state->run_callbacks();
   }
 
   bool settled() const { return state_->settled(); }
@@ -123,17 +127,20 @@ public:
 
   /// Calls `on_done(value, error)` exactly once, with one of the two non-null.
   void subscribe(std::function<void(T*, const error_info*)> on_done) const {
-    auto state = state_;
-    auto run = [state, on_done = std::move(on_done)] {
+    // The callback is stored in the state itself, so it must not own the state: that cycle
+    // would keep an abandoned promise's state and every continuation alive forever.
+    auto run = [state = state_.get(), on_done = std::move(on_done)] {
       if (state->value)
         on_done(&*state->value, nullptr);
       else
         on_done(nullptr, &*state->error);
     };
-    if (state_->settled())
+    if (state_->settled()) {
+      auto keep_alive = state_; // on_done may destroy this future
       run();
-    else
+    } else {
       state_->callbacks.emplace_back(std::move(run));
+    }
   }
 
   /// Runs `f(T)` once the value arrives. `f` may return U or future<U>; the result is future<U>.

@@ -1,0 +1,90 @@
+#include "actors/call_context.hpp"
+
+#include <caf/all.hpp>
+
+namespace serve {
+
+namespace {
+
+thread_local call_context current_context;
+
+constexpr std::chrono::milliseconds deadline_grace{1000};
+constexpr std::chrono::milliseconds no_deadline_timeout{10 * 60 * 1000};
+
+} // namespace
+
+int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+std::chrono::milliseconds call_timeout(int64_t deadline_ns) {
+  if (deadline_ns == 0)
+    return no_deadline_timeout;
+  auto left_ns = std::max<int64_t>(0, deadline_ns - steady_now_ns());
+  return std::chrono::milliseconds(left_ns / 1'000'000) + deadline_grace;
+}
+
+void router_directory::set(const std::string& deployment, router_actor router) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  routers_[deployment] = std::move(router);
+}
+
+void router_directory::erase(const std::string& deployment) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  routers_.erase(deployment);
+}
+
+router_actor router_directory::find(const std::string& deployment) const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  auto i = routers_.find(deployment);
+  return i == routers_.end() ? router_actor{} : i->second;
+}
+
+call_context_scope::call_context_scope(call_context ctx) : saved_(current_context) {
+  current_context = ctx;
+}
+
+call_context_scope::~call_context_scope() {
+  current_context = saved_;
+}
+
+const call_context& current_call_context() {
+  return current_context;
+}
+
+future<response> runtime_handle_backend::call(const std::string& deployment,
+                                              request req) const {
+  auto ctx = current_call_context();
+  if (ctx.self == nullptr)
+    return future<response>::failed(
+      {errc::internal, "handle call to \"" + deployment
+                         + "\" made outside a request handler; call handles only from "
+                           "handle()/handle_batch() or their continuations"});
+  auto router = routers_->find(deployment);
+  if (!router)
+    return future<response>::failed(
+      {errc::not_found, "no deployment \"" + deployment + "\" in this application"});
+  call_request creq;
+  creq.id = std::move(req.id);
+  creq.method = std::move(req.method);
+  creq.path = std::move(req.path);
+  creq.query = std::move(req.query);
+  creq.body = std::move(req.body);
+  creq.deadline_ns = ctx.deadline_ns;
+  promise<response> result;
+  ctx.self->request(router, call_timeout(ctx.deadline_ns), call_atom::value, std::move(creq))
+    .then(
+      [result, ctx](call_reply& reply) mutable {
+        call_context_scope scope(ctx);
+        result.set_value(response{std::move(reply.body), std::move(reply.content_type)});
+      },
+      [result, ctx](caf::error& err) mutable {
+        call_context_scope scope(ctx);
+        result.set_error(to_error_info(err));
+      });
+  return result.get_future();
+}
+
+} // namespace serve

@@ -1,0 +1,75 @@
+// How user code reaches other deployments: the handle backend of a running application.
+//
+// A handle call made inside a handler (or a continuation) is sent by the executor actor that is
+// running that code on this thread; the reply settles the handle's future on the same thread.
+// The executor registers itself for its thread (call_context_scope); the backend looks it up.
+// Sub-calls inherit the deadline of the request being handled.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "actors/interfaces.hpp"
+#include "libserve/deployment.hpp"
+
+namespace serve {
+
+/// Steady-clock now in ns, the unit of call_request::deadline_ns.
+int64_t steady_now_ns();
+
+/// Finite timeout for an actor request carrying `deadline_ns`: the time left plus a grace
+/// period, or ten minutes when the request has no deadline.
+std::chrono::milliseconds call_timeout(int64_t deadline_ns);
+
+/// Routers of one application by deployment name. Thread-safe.
+class router_directory {
+public:
+  void set(const std::string& deployment, router_actor router);
+  void erase(const std::string& deployment);
+  /// The router, or an invalid handle when the deployment is unknown.
+  router_actor find(const std::string& deployment) const;
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, router_actor> routers_; // protected by mtx_
+};
+
+/// The thread-local context of the executor running user code. Not thread-safe by design:
+/// each value belongs to its thread.
+struct call_context {
+  executor_actor::pointer self = nullptr;
+  int64_t deadline_ns = 0;
+};
+
+/// Sets the current thread's call context for the scope's lifetime.
+class call_context_scope {
+public:
+  explicit call_context_scope(call_context ctx);
+  ~call_context_scope();
+  call_context_scope(const call_context_scope&) = delete;
+  call_context_scope& operator=(const call_context_scope&) = delete;
+
+private:
+  call_context saved_;
+};
+
+/// The calling thread's context (self is null outside executor code).
+const call_context& current_call_context();
+
+/// handle_backend for applications: sends through the application's routers.
+class runtime_handle_backend : public handle_backend {
+public:
+  explicit runtime_handle_backend(std::shared_ptr<router_directory> routers)
+    : routers_(std::move(routers)) {}
+
+  future<response> call(const std::string& deployment, request req) const override;
+
+private:
+  std::shared_ptr<router_directory> routers_;
+};
+
+} // namespace serve

@@ -1,0 +1,387 @@
+#include "actors/controller.hpp"
+
+#include <cstdio>
+
+#include <caf/all.hpp>
+
+#include "actors/controller_state.hpp"
+#include "actors/replica.hpp"
+#include "actors/router.hpp"
+#include "libserve/deployment.hpp"
+
+namespace serve {
+
+namespace {
+
+constexpr std::chrono::minutes replica_init_timeout{10};
+
+struct pending_apply {
+  caf::typed_response_promise<apply_result> promise;
+  apply_result result;
+};
+
+struct controller_state {
+  serve_config config;
+  std::map<std::string, application_record> apps;
+  std::vector<pending_apply> waiting;
+  bool draining = false;
+  static inline const char* name = "controller";
+};
+
+using controller_pointer = controller_actor::stateful_pointer<controller_state>;
+
+void log_line(const std::string& line) {
+  std::fprintf(stderr, "[actorserve] %s\n", line.c_str());
+}
+
+batch_settings to_batch_settings(const deployment_config& cfg) {
+  batch_settings s;
+  if (cfg.batching) {
+    s.enabled = true;
+    s.max_batch_size = cfg.batching->max_batch_size;
+    s.batch_wait_timeout_us = cfg.batching->batch_wait_timeout.count();
+    s.max_concurrent_batches = cfg.batching->max_concurrent_batches;
+  }
+  return s;
+}
+
+/// Tells the router which replicas serve (running ones, old generation included until the new
+/// one is ready) and the deployment's limits.
+void publish_replicas(controller_pointer self, deployment_record& dep, bool closing = false) {
+  replica_set set;
+  if (!closing)
+    for (auto& r : dep.replicas)
+      if (r.phase == replica_phase::running) {
+        set.replicas.push_back(caf::actor_cast<caf::actor>(r.handle));
+        set.replica_ids.push_back(r.id);
+      }
+  set.max_ongoing = dep.cfg.effective_max_ongoing();
+  set.max_queued = dep.cfg.max_queued_requests;
+  set.closing = closing;
+  if (closing)
+    set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" is being deleted";
+  else if (!dep.failure.empty())
+    set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" failed to deploy: " + dep.failure;
+  self->send(dep.router, update_atom::value, std::move(set));
+}
+
+void check_pending(controller_pointer self);
+void reconcile(controller_pointer self, application_record& app, deployment_record& dep);
+
+void start_replica(controller_pointer self, application_record& app, deployment_record& dep) {
+  replica_options opts;
+  opts.exec.application = app.cfg.name;
+  opts.exec.deployment = dep.cfg.name;
+  opts.exec.replica_id = app.cfg.name + "#" + dep.cfg.name + "#" + std::to_string(dep.next_replica_no++);
+  if (dep.cfg.type == deployment_config::kind::graph)
+    opts.exec.graph_json = dep.cfg.graph_json;
+  else
+    opts.exec.class_name = dep.cfg.class_name;
+  opts.exec.user_config_json = dep.cfg.user_config_json;
+  opts.exec.backend = app.backend;
+  opts.batching = to_batch_settings(dep.cfg);
+  replica_record rec;
+  rec.handle = spawn_replica(self->system(), opts);
+  rec.id = opts.exec.replica_id;
+  rec.start_time_s = wall_clock_s();
+  rec.generation = dep.generation;
+  self->monitor(rec.handle);
+  auto handle = rec.handle;
+  auto app_name = app.cfg.name;
+  auto dep_name = dep.cfg.name;
+  dep.replicas.push_back(std::move(rec));
+  auto find_records = [=]() -> std::pair<application_record*, deployment_record*> {
+    auto a = self->state.apps.find(app_name);
+    if (a == self->state.apps.end())
+      return {nullptr, nullptr};
+    auto d = a->second.deployments.find(dep_name);
+    if (d == a->second.deployments.end())
+      return {&a->second, nullptr};
+    return {&a->second, &d->second};
+  };
+  self->request(handle, replica_init_timeout, init_atom::value)
+    .then(
+      [=](bool) {
+        auto [a, d] = find_records();
+        if (!d)
+          return;
+        for (auto& r : d->replicas)
+          if (r.handle == handle && r.phase == replica_phase::starting)
+            r.phase = replica_phase::running;
+        reconcile(self, *a, *d);
+        check_pending(self);
+      },
+      [=](caf::error& err) {
+        auto [a, d] = find_records();
+        if (!d)
+          return;
+        auto info = to_error_info(err);
+        log_line("replica of " + app_name + "/" + dep_name + " failed to start: " + info.message);
+        d->failure = info.message;
+        for (auto& r : d->replicas)
+          if (r.handle == handle)
+            r.phase = replica_phase::stopping;
+        self->send_exit(handle, caf::exit_reason::user_shutdown);
+        publish_replicas(self, *d);
+        check_pending(self);
+      });
+}
+
+/// Makes the replicas match the target: starts missing ones, stops extra ones, and retires the
+/// old generation once the new one is whole. Then publishes the serving set.
+void reconcile(controller_pointer self, application_record& app, deployment_record& dep) {
+  if (!dep.failure.empty() || self->state.draining)
+    return;
+  auto target = static_cast<size_t>(dep.cfg.num_replicas);
+  while (dep.active_current() < target)
+    start_replica(self, app, dep);
+  for (auto i = dep.replicas.rbegin(); i != dep.replicas.rend() && dep.active_current() > target;
+       ++i)
+    if (i->generation == dep.generation && i->phase != replica_phase::stopping)
+      i->phase = replica_phase::stopping; // the router stops it once its calls are done
+  if (dep.running_current() == target)
+    for (auto& r : dep.replicas)
+      if (r.generation != dep.generation)
+        r.phase = replica_phase::stopping;
+  if (dep.running_current() == target && !dep.has_old_generation())
+    dep.recovering = false;
+  publish_replicas(self, dep);
+}
+
+void create_deployment(controller_pointer self, application_record& app,
+                       const deployment_config& cfg) {
+  deployment_record dep;
+  dep.application = app.cfg.name;
+  dep.cfg = cfg;
+  dep.warning = cfg.batching_warning();
+  if (!dep.warning.empty())
+    log_line("warning: " + app.cfg.name + "/" + cfg.name + ": " + dep.warning);
+  dep.router = spawn_router(self->system(), router_options{app.cfg.name + "/" + cfg.name, 0});
+  app.directory->set(cfg.name, dep.router);
+  auto& stored = app.deployments.emplace(cfg.name, std::move(dep)).first->second;
+  reconcile(self, app, stored);
+}
+
+void update_deployment(controller_pointer self, application_record& app, deployment_record& dep,
+                       const deployment_config& cfg) {
+  bool code_changed = !dep.cfg.same_code(cfg);
+  bool options_changed = dep.cfg.user_config_json != cfg.user_config_json
+                         || to_batch_settings(dep.cfg).max_batch_size
+                              != to_batch_settings(cfg).max_batch_size
+                         || dep.cfg.batching.has_value() != cfg.batching.has_value()
+                         || (cfg.batching && dep.cfg.batching
+                             && (cfg.batching->batch_wait_timeout
+                                   != dep.cfg.batching->batch_wait_timeout
+                                 || cfg.batching->max_concurrent_batches
+                                      != dep.cfg.batching->max_concurrent_batches));
+  bool batching_toggled = dep.cfg.batching.has_value() != cfg.batching.has_value();
+  dep.cfg = cfg;
+  dep.warning = cfg.batching_warning();
+  if (code_changed || batching_toggled || !dep.failure.empty()) {
+    ++dep.generation; // rolling replacement
+    dep.failure.clear();
+  } else if (options_changed) {
+    for (auto& r : dep.replicas)
+      if (r.phase != replica_phase::stopping)
+        self->send(r.handle, reconfig_atom::value, cfg.user_config_json, to_batch_settings(cfg));
+  }
+  reconcile(self, app, dep);
+}
+
+void delete_deployment(controller_pointer self, application_record& app, const std::string& name) {
+  auto i = app.deployments.find(name);
+  if (i == app.deployments.end())
+    return;
+  app.directory->erase(name);
+  for (auto& r : i->second.replicas)
+    r.phase = replica_phase::stopping;
+  publish_replicas(self, i->second, true); // the router finishes in-flight calls, then quits
+  app.deployments.erase(i);
+}
+
+void apply_application(controller_pointer self, const application_config& cfg) {
+  auto& app = self->state.apps[cfg.name];
+  if (!app.backend)
+    app.backend = std::make_shared<runtime_handle_backend>(app.directory);
+  app.cfg = cfg;
+  app.last_deployed_time_s = wall_clock_s();
+  std::vector<std::string> gone;
+  for (auto& [name, _] : app.deployments)
+    if (!cfg.find(name))
+      gone.push_back(name);
+  for (auto& name : gone)
+    delete_deployment(self, app, name);
+  for (auto& dep_cfg : cfg.deployments) {
+    auto existing = app.deployments.find(dep_cfg.name);
+    if (existing == app.deployments.end())
+      create_deployment(self, app, dep_cfg);
+    else
+      update_deployment(self, app, existing->second, dep_cfg);
+  }
+}
+
+apply_result current_routes(controller_pointer self) {
+  apply_result result;
+  for (auto& [name, app] : self->state.apps) {
+    auto ingress = app.deployments.find(app.cfg.ingress);
+    if (ingress == app.deployments.end())
+      continue;
+    result.routes.push_back(route_entry{app.cfg.route_prefix, name, app.cfg.ingress,
+                                        caf::actor_cast<caf::actor>(ingress->second.router)});
+  }
+  return result;
+}
+
+/// Answers the applies that wait for replicas once no deployment is still starting.
+void check_pending(controller_pointer self) {
+  auto& st = self->state;
+  if (st.waiting.empty())
+    return;
+  std::string failure;
+  for (auto& [app_name, app] : st.apps)
+    for (auto& [dep_name, dep] : app.deployments) {
+      if (!dep.failure.empty() && failure.empty())
+        failure = "deployment \"" + app_name + "/" + dep_name + "\" failed to start: " + dep.failure;
+      if (dep.failure.empty() && dep.status() == "UPDATING")
+        return; // still starting
+    }
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& w : waiting) {
+    if (!failure.empty()) {
+      w.promise.deliver(make_error(errc::internal, failure));
+      continue;
+    }
+    auto routes = current_routes(self);
+    routes.warnings = w.result.warnings;
+    w.promise.deliver(std::move(routes));
+  }
+}
+
+caf::result<apply_result> apply_config(controller_pointer self, const std::string& text) {
+  config_parse_options popts;
+  popts.known_classes = deployment_registry::names();
+  popts.is_known_class = [](const std::string& n) { return bool(deployment_registry::find(n)); };
+  auto parsed = parse_config(text, popts);
+  if (!parsed.config)
+    return make_error(errc::invalid_argument, "invalid config: " + parsed.error->to_string());
+  auto& st = self->state;
+  if (st.draining)
+    return make_error(errc::unavailable, "the server is shutting down");
+  st.config = *parsed.config;
+  std::vector<std::string> gone;
+  for (auto& [name, _] : st.apps) {
+    bool listed = false;
+    for (auto& a : st.config.applications)
+      listed |= a.name == name;
+    if (!listed)
+      gone.push_back(name);
+  }
+  for (auto& name : gone) {
+    auto& app = st.apps[name];
+    std::vector<std::string> deps;
+    for (auto& [d, _] : app.deployments)
+      deps.push_back(d);
+    for (auto& d : deps)
+      delete_deployment(self, app, d);
+    st.apps.erase(name);
+  }
+  for (auto& app_cfg : st.config.applications)
+    apply_application(self, app_cfg);
+  auto rp = self->make_response_promise<apply_result>();
+  apply_result pending;
+  pending.warnings = parsed.warnings;
+  st.waiting.push_back(pending_apply{rp, std::move(pending)});
+  check_pending(self);
+  return rp;
+}
+
+void on_replica_down(controller_pointer self, const caf::down_msg& dm) {
+  for (auto& [app_name, app] : self->state.apps)
+    for (auto& [dep_name, dep] : app.deployments) {
+      auto i = std::find_if(dep.replicas.begin(), dep.replicas.end(),
+                            [&](const replica_record& r) { return r.handle.address() == dm.source; });
+      if (i == dep.replicas.end())
+        continue;
+      bool expected = i->phase == replica_phase::stopping;
+      auto id = i->id;
+      dep.replicas.erase(i);
+      if (!expected && !self->state.draining) {
+        log_line("replica " + id + " stopped unexpectedly ("
+                 + to_error_info(dm.reason).message + "); starting a replacement");
+        dep.recovering = true;
+      }
+      reconcile(self, app, dep);
+      check_pending(self);
+      return;
+    }
+}
+
+void collect_status(controller_pointer self, caf::typed_response_promise<std::string> rp) {
+  struct gather {
+    std::map<std::string, router_status> routers;
+    size_t pending = 0;
+  };
+  auto g = std::make_shared<gather>();
+  std::vector<std::pair<std::string, router_actor>> targets;
+  for (auto& [app_name, app] : self->state.apps)
+    for (auto& [dep_name, dep] : app.deployments)
+      targets.emplace_back(app_name + "/" + dep_name, dep.router);
+  g->pending = targets.size();
+  auto finish = [=]() mutable {
+    if (--g->pending == 0)
+      rp.deliver(build_status_json(self->state.config.http, self->state.apps, g->routers));
+  };
+  if (targets.empty()) {
+    rp.deliver(build_status_json(self->state.config.http, self->state.apps, g->routers));
+    return;
+  }
+  for (auto& [key, router] : targets)
+    self->request(router, std::chrono::seconds(5), status_atom::value)
+      .then([=, key = key](router_status& rs) mutable {
+              g->routers[key] = std::move(rs);
+              finish();
+            },
+            [=](caf::error&) mutable { finish(); });
+}
+
+controller_actor::behavior_type controller_impl(controller_pointer self) {
+  self->set_down_handler([=](caf::down_msg& dm) { on_replica_down(self, dm); });
+  return {
+    [=](apply_atom, std::string& text) -> caf::result<apply_result> {
+      return apply_config(self, text);
+    },
+    [=](status_atom) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      collect_status(self, rp);
+      return rp;
+    },
+    [=](abort_atom) {
+      for (auto& [_, app] : self->state.apps)
+        for (auto& [__, dep] : app.deployments) {
+          self->send(dep.router, abort_atom::value);
+          for (auto& r : dep.replicas)
+            self->send(r.handle, abort_atom::value);
+        }
+    },
+    [=](drain_atom) -> bool {
+      auto& st = self->state;
+      st.draining = true;
+      for (auto& [_, app] : st.apps)
+        for (auto& [__, dep] : app.deployments) {
+          for (auto& r : dep.replicas)
+            r.phase = replica_phase::stopping;
+          self->send_exit(dep.router, caf::exit_reason::user_shutdown);
+        }
+      return true;
+    },
+  };
+}
+
+} // namespace
+
+controller_actor spawn_controller(caf::actor_system& sys) {
+  return sys.spawn(controller_impl);
+}
+
+} // namespace serve

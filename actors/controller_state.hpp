@@ -1,0 +1,70 @@
+// The controller's records of applications, deployments and replicas, and the status JSON
+// built from them. Accessed only from the controller actor.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/call_context.hpp"
+#include "actors/interfaces.hpp"
+#include "libserve/config.hpp"
+
+namespace serve {
+
+/// Ray Serve's replica states.
+enum class replica_phase { starting, running, stopping };
+
+struct replica_record {
+  replica_actor handle;
+  std::string id;
+  replica_phase phase = replica_phase::starting;
+  double start_time_s = 0;
+  /// Code generation the replica runs; older ones are stopped once the new ones are ready.
+  uint64_t generation = 0;
+};
+
+struct deployment_record {
+  std::string application;
+  deployment_config cfg;
+  router_actor router;
+  std::vector<replica_record> replicas;
+  uint64_t generation = 0;
+  uint64_t next_replica_no = 0;
+  /// Set when a replica failed to start: the deployment is DEPLOY_FAILED.
+  std::string failure;
+  /// Set after an unexpected replica death until the deployment is whole again.
+  bool recovering = false;
+  std::string warning;
+
+  size_t running_current() const;
+  size_t active_current() const;
+  bool has_old_generation() const;
+  /// Ray's deployment status: HEALTHY, UPDATING, UNHEALTHY or DEPLOY_FAILED.
+  std::string status() const;
+};
+
+struct application_record {
+  application_config cfg;
+  std::shared_ptr<router_directory> directory = std::make_shared<router_directory>();
+  std::shared_ptr<const handle_backend> backend;
+  std::map<std::string, deployment_record> deployments;
+  double last_deployed_time_s = 0;
+  /// Ray's application status: RUNNING, DEPLOYING, DEPLOY_FAILED or UNHEALTHY.
+  std::string status() const;
+};
+
+/// Builds GET /api/serve/applications/ from the records and the routers' in-flight counts
+/// (router_status by "app/deployment"; missing entries show no counts).
+std::string build_status_json(const http_options& http,
+                              const std::map<std::string, application_record>& apps,
+                              const std::map<std::string, router_status>& routers);
+
+const char* to_string(replica_phase phase);
+
+double wall_clock_s();
+
+} // namespace serve

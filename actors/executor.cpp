@@ -1,0 +1,167 @@
+#include "actors/executor.hpp"
+
+#include <caf/all.hpp>
+#include <rapidjson/document.h>
+
+#include "actors/call_context.hpp"
+#include "libserve/graph_deployment.hpp"
+
+namespace serve {
+
+namespace {
+
+struct executor_state {
+  executor_options opts;
+  /// Set when user code threw replica_failure: the executor quits after replying.
+  std::string fatal_reason;
+  static inline const char* name = "executor";
+};
+
+using executor_pointer = executor_actor::stateful_pointer<executor_state>;
+
+request to_request(call_request&& c) {
+  request r;
+  r.id = std::move(c.id);
+  r.method = std::move(c.method);
+  r.path = std::move(c.path);
+  r.query = std::move(c.query);
+  r.body = std::move(c.body);
+  return r;
+}
+
+call_reply to_reply(response&& r) {
+  return call_reply{std::move(r.body), std::move(r.content_type)};
+}
+
+/// Runs user code, turning every exception into a failed future. replica_failure also marks
+/// the executor for shutdown once the current call has been answered.
+template <class T, class F>
+future<T> run_user_code(executor_pointer self, F&& f) {
+  try {
+    return f();
+  } catch (const replica_failure& e) {
+    self->state.fatal_reason = e.what();
+    return future<T>::failed({errc::internal, std::string("replica failed: ") + e.what()});
+  } catch (...) {
+    return future<T>::failed(current_exception_info());
+  }
+}
+
+void quit_if_fatal(executor_pointer self) {
+  if (!self->state.fatal_reason.empty())
+    self->quit(make_error(errc::internal, "replica failed: " + self->state.fatal_reason));
+}
+
+rapidjson::Document parse_json_or_null(const std::string& text) {
+  rapidjson::Document doc;
+  if (text.empty() || doc.Parse(text.data(), text.size()).HasParseError())
+    doc.SetNull();
+  return doc;
+}
+
+caf::result<bool> construct_deployment(executor_pointer self) {
+  auto& opts = self->state.opts;
+  deployment_factory factory = opts.class_name.empty()
+                                 ? deployment_factory(make_graph_deployment)
+                                 : deployment_registry::find(opts.class_name);
+  if (!factory)
+    return make_error(errc::not_found, "no deployment class \"" + opts.class_name + "\"");
+  auto user_config = parse_json_or_null(opts.user_config_json);
+  auto graph = parse_json_or_null(opts.graph_json);
+  deployment_context ctx{opts.application, opts.deployment, opts.replica_id, &user_config,
+                         opts.graph_json.empty() ? nullptr : &graph, opts.backend};
+  call_context_scope scope({self, 0});
+  try {
+    std::shared_ptr<deployment> instance = factory(ctx);
+    instance->reconfigure(user_config);
+    opts.slot->instance = std::move(instance);
+    return true;
+  } catch (...) {
+    auto info = current_exception_info();
+    return make_error(errc::internal, "constructing deployment \"" + opts.deployment
+                                        + "\" failed: " + info.message);
+  }
+}
+
+int64_t batch_deadline(const std::vector<call_request>& batch) {
+  int64_t latest = 0;
+  for (auto& req : batch) {
+    if (req.deadline_ns == 0)
+      return 0;
+    latest = std::max(latest, req.deadline_ns);
+  }
+  return latest;
+}
+
+executor_actor::behavior_type executor_impl(executor_pointer self, executor_options opts) {
+  self->state.opts = std::move(opts);
+  return {
+    [=](init_atom) -> caf::result<bool> { return construct_deployment(self); },
+    [=](call_atom, call_request& req) -> caf::result<call_reply> {
+      auto rp = self->make_response_promise<call_reply>();
+      call_context_scope scope({self, req.deadline_ns});
+      auto fut = run_user_code<response>(
+        self, [&] { return self->state.opts.slot->instance->handle(to_request(std::move(req))); });
+      fut.subscribe([rp](response* r, const error_info* e) mutable {
+        if (r)
+          rp.deliver(to_reply(std::move(*r)));
+        else
+          rp.deliver(make_error(e->code, e->message));
+      });
+      quit_if_fatal(self);
+      return rp;
+    },
+    [=](exec_atom, std::vector<call_request>& batch) -> caf::result<std::vector<call_reply>> {
+      auto rp = self->make_response_promise<std::vector<call_reply>>();
+      size_t n = batch.size();
+      call_context_scope scope({self, batch_deadline(batch)});
+      std::vector<request> requests;
+      requests.reserve(n);
+      for (auto& req : batch)
+        requests.emplace_back(to_request(std::move(req)));
+      auto fut = run_user_code<std::vector<response>>(self, [&] {
+        return self->state.opts.slot->instance->handle_batch(std::move(requests));
+      });
+      fut.subscribe([rp, n](std::vector<response>* rs, const error_info* e) mutable {
+        if (e) {
+          rp.deliver(make_error(e->code, e->message));
+          return;
+        }
+        if (rs->size() != n) {
+          rp.deliver(make_error(errc::internal,
+                                "batch handler returned " + std::to_string(rs->size())
+                                  + " results for " + std::to_string(n)
+                                  + " requests; it must return exactly one result per request"));
+          return;
+        }
+        std::vector<call_reply> replies;
+        replies.reserve(n);
+        for (auto& r : *rs)
+          replies.emplace_back(to_reply(std::move(r)));
+        rp.deliver(std::move(replies));
+      });
+      quit_if_fatal(self);
+      return rp;
+    },
+    [=](reconfig_atom, std::string& user_config_json) -> caf::result<bool> {
+      auto doc = parse_json_or_null(user_config_json);
+      call_context_scope scope({self, 0});
+      try {
+        self->state.opts.slot->instance->reconfigure(doc);
+        self->state.opts.user_config_json = std::move(user_config_json);
+        return true;
+      } catch (...) {
+        auto info = current_exception_info();
+        return make_error(errc::internal, "reconfigure failed: " + info.message);
+      }
+    },
+  };
+}
+
+} // namespace
+
+executor_actor spawn_executor(caf::local_actor* parent, executor_options opts) {
+  return parent->spawn<caf::detached + caf::monitored>(executor_impl, std::move(opts));
+}
+
+} // namespace serve

@@ -1,0 +1,51 @@
+// The typed interfaces of ActorServe's actors, declared apart from their implementations.
+//
+//   ingress --call--> router --call--> replica --call/exec--> executor --> user deployment
+//   controller: spawns routers and replicas, keeps their desired state, answers status.
+//
+// Every call is answered exactly once: with a call_reply or a caf::error of category "serve".
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/messages.hpp"
+
+namespace serve {
+
+/// Runs user code on its own thread (a detached actor). Executor 0 of a replica constructs the
+/// deployment on init; the others share it.
+using executor_actor = caf::typed_actor<
+  caf::replies_to<init_atom>::with<bool>,
+  caf::replies_to<call_atom, call_request>::with<call_reply>,
+  caf::replies_to<exec_atom, std::vector<call_request>>::with<std::vector<call_reply>>,
+  caf::replies_to<reconfig_atom, std::string>::with<bool>>;
+
+/// One running instance of a deployment: enforces batching and feeds its executors.
+using replica_actor = caf::typed_actor<
+  caf::replies_to<init_atom>::with<bool>,
+  caf::replies_to<call_atom, call_request>::with<call_reply>,
+  caf::reacts_to<reconfig_atom, std::string, batch_settings>,
+  caf::reacts_to<flush_atom>,
+  caf::reacts_to<abort_atom>>;
+
+/// Per deployment: picks a replica (power of two choices), queues when all are busy, sheds load
+/// beyond max_queued_requests, re-routes requests whose replica stopped before starting them.
+using router_actor = caf::typed_actor<
+  caf::replies_to<call_atom, call_request>::with<call_reply>,
+  caf::reacts_to<update_atom, replica_set>,
+  caf::replies_to<status_atom>::with<router_status>,
+  caf::reacts_to<abort_atom>>;
+
+/// Owns the desired state (the config): applies configs, replaces failed replicas, reports
+/// status as Ray Serve's JSON, and stops everything on drain.
+using controller_actor = caf::typed_actor<
+  caf::replies_to<apply_atom, std::string>::with<apply_result>,
+  caf::replies_to<status_atom>::with<std::string>,
+  caf::reacts_to<abort_atom>,
+  caf::replies_to<drain_atom>::with<bool>>;
+
+} // namespace serve

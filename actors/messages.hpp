@@ -1,0 +1,154 @@
+// The messages actors exchange, their atoms and the one CAF type-ID block of ActorServe.
+//
+// Bodies and tensors travel as byte strings (std::string), never element by element, so a
+// message can cross to another node cheaply. Every type here has an inspect() overload.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/type_id.hpp>
+
+namespace serve {
+
+/// One call to a deployment: from the HTTP ingress, a handle or a graph.
+struct call_request {
+  /// x-request-id.
+  std::string id;
+  std::string method;
+  /// Path below the application's route prefix.
+  std::string path;
+  std::string query;
+  /// Raw body bytes.
+  std::string body;
+  /// Absolute deadline on this machine's steady clock, ns since its epoch; 0 = none.
+  int64_t deadline_ns = 0;
+  /// Times this request was routed again after its replica stopped before starting it.
+  int32_t reroutes = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, call_request& x) {
+  return f(caf::meta::type_name("call_request"), x.id, x.method, x.path, x.query, x.body,
+           x.deadline_ns, x.reroutes);
+}
+
+/// A successful reply. Failures travel as caf::error (see libserve/error.hpp).
+struct call_reply {
+  std::string body;
+  std::string content_type;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, call_reply& x) {
+  return f(caf::meta::type_name("call_reply"), x.body, x.content_type);
+}
+
+/// The replicas a router may use and how many requests each may hold.
+struct replica_set {
+  std::vector<caf::actor> replicas;
+  std::vector<std::string> replica_ids;
+  /// Per-replica in-flight cap (deployment_config::effective_max_ongoing()).
+  uint64_t max_ongoing = 5;
+  /// Router wait-queue cap; -1 = unlimited.
+  int64_t max_queued = -1;
+  /// When non-empty and there is no replica: calls fail at once with 503 and this reason
+  /// (the deployment failed to deploy, or is being deleted).
+  std::string unavailable_reason;
+  /// The deployment is being deleted: refuse new calls, finish in-flight ones, then quit.
+  bool closing = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_set& x) {
+  return f(caf::meta::type_name("replica_set"), x.replicas, x.replica_ids, x.max_ongoing,
+           x.max_queued, x.unavailable_reason, x.closing);
+}
+
+/// A router's view of its deployment, for the status API.
+struct router_status {
+  uint64_t queued = 0;
+  uint64_t total_requests = 0;
+  uint64_t rejected = 0;
+  std::vector<std::string> replica_ids;
+  std::vector<uint64_t> in_flight;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, router_status& x) {
+  return f(caf::meta::type_name("router_status"), x.queued, x.total_requests, x.rejected,
+           x.replica_ids, x.in_flight);
+}
+
+/// Batching settings a replica applies to its next batch.
+struct batch_settings {
+  bool enabled = false;
+  uint64_t max_batch_size = 10;
+  int64_t batch_wait_timeout_us = 10'000;
+  uint64_t max_concurrent_batches = 1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_settings& x) {
+  return f(caf::meta::type_name("batch_settings"), x.enabled, x.max_batch_size,
+           x.batch_wait_timeout_us, x.max_concurrent_batches);
+}
+
+/// A route of the HTTP ingress: prefix -> the ingress deployment's router.
+struct route_entry {
+  std::string route_prefix;
+  std::string application;
+  std::string ingress_deployment;
+  caf::actor router;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, route_entry& x) {
+  return f(caf::meta::type_name("route_entry"), x.route_prefix, x.application,
+           x.ingress_deployment, x.router);
+}
+
+/// The controller's answer to a config: the routes to serve and load-time warnings.
+struct apply_result {
+  std::vector<route_entry> routes;
+  std::vector<std::string> warnings;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, apply_result& x) {
+  return f(caf::meta::type_name("apply_result"), x.routes, x.warnings);
+}
+
+} // namespace serve
+
+CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(serve, (serve::call_request))
+  CAF_ADD_TYPE_ID(serve, (serve::call_reply))
+  CAF_ADD_TYPE_ID(serve, (std::vector<serve::call_request>))
+  CAF_ADD_TYPE_ID(serve, (std::vector<serve::call_reply>))
+  CAF_ADD_TYPE_ID(serve, (serve::replica_set))
+  CAF_ADD_TYPE_ID(serve, (serve::router_status))
+  CAF_ADD_TYPE_ID(serve, (serve::batch_settings))
+  CAF_ADD_TYPE_ID(serve, (serve::route_entry))
+  CAF_ADD_TYPE_ID(serve, (serve::apply_result))
+CAF_END_TYPE_ID_BLOCK(serve)
+
+namespace serve {
+
+using call_atom = caf::atom_constant<caf::atom("call")>;
+using exec_atom = caf::atom_constant<caf::atom("exec")>;
+using init_atom = caf::atom_constant<caf::atom("init")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using reconfig_atom = caf::atom_constant<caf::atom("reconfig")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using abort_atom = caf::atom_constant<caf::atom("abort")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+
+} // namespace serve

@@ -1,0 +1,217 @@
+#include "actors/replica.hpp"
+
+#include <map>
+#include <optional>
+
+#include <caf/all.hpp>
+
+#include "actors/call_context.hpp"
+#include "libserve/batch_queue.hpp"
+
+namespace serve {
+
+namespace {
+
+using reply_promise = caf::typed_response_promise<call_reply>;
+
+struct pending_call {
+  call_request req;
+  reply_promise promise;
+};
+
+struct replica_state {
+  replica_options opts;
+  std::vector<executor_actor> executors;
+  /// The same handles, shared with the cleanup functor that stops them when the replica ends.
+  std::shared_ptr<std::vector<executor_actor>> executors_to_stop
+    = std::make_shared<std::vector<executor_actor>>();
+  std::vector<bool> executor_busy;
+  std::optional<batch_queue<pending_call>> queue;
+  /// Promises of the batches running on executors, by batch number.
+  std::map<uint64_t, std::vector<reply_promise>> running;
+  uint64_t next_batch = 0;
+  bool timer_armed = false;
+  batch_queue<pending_call>::time_point timer_at{};
+  static inline const char* name = "replica";
+};
+
+using replica_pointer = replica_actor::stateful_pointer<replica_state>;
+using clock_type = std::chrono::steady_clock;
+
+batch_options to_batch_options(const batch_settings& s) {
+  batch_options opts;
+  opts.max_batch_size = std::max<uint64_t>(1, s.max_batch_size);
+  opts.batch_wait_timeout = std::chrono::microseconds(std::max<int64_t>(0, s.batch_wait_timeout_us));
+  opts.max_concurrent_batches = std::max<uint64_t>(1, s.max_concurrent_batches);
+  return opts;
+}
+
+bool expired(const pending_call& p, int64_t now_ns) {
+  return p.req.deadline_ns != 0 && p.req.deadline_ns <= now_ns;
+}
+
+void grow_executors(replica_pointer self, size_t count) {
+  auto& st = self->state;
+  while (st.executors.size() < count) {
+    st.executors.push_back(spawn_executor(self, st.opts.exec));
+    st.executors_to_stop->push_back(st.executors.back());
+    st.executor_busy.push_back(false);
+  }
+}
+
+void maybe_flush(replica_pointer self);
+
+void finish_batch(replica_pointer self, uint64_t batch_no, size_t executor_index) {
+  self->state.running.erase(batch_no);
+  self->state.executor_busy[executor_index] = false;
+  maybe_flush(self);
+}
+
+void dispatch_batch(replica_pointer self, size_t executor_index, clock_type::time_point now) {
+  auto& st = self->state;
+  std::vector<pending_call> dropped;
+  int64_t now_ns = steady_now_ns();
+  auto batch = st.queue->pop_batch(
+    now, [now_ns](const pending_call& p) { return expired(p, now_ns); }, dropped);
+  for (auto& p : dropped)
+    p.promise.deliver(make_error(errc::request_timeout,
+                                 "request timed out while waiting for its batch"));
+  if (batch.empty())
+    return; // every request of this batch was cancelled: skip it, the loop goes on
+  std::vector<call_request> requests;
+  std::vector<reply_promise> promises;
+  requests.reserve(batch.size());
+  promises.reserve(batch.size());
+  int64_t deadline = 0;
+  for (auto& p : batch) {
+    deadline = (deadline == 0 || p.req.deadline_ns == 0) ? 0 : std::max(deadline, p.req.deadline_ns);
+    requests.emplace_back(std::move(p.req));
+    promises.emplace_back(std::move(p.promise));
+  }
+  auto batch_no = st.next_batch++;
+  st.running.emplace(batch_no, std::move(promises));
+  st.executor_busy[executor_index] = true;
+  self->request(st.executors[executor_index], call_timeout(deadline), exec_atom::value,
+                std::move(requests))
+    .then(
+      [=](std::vector<call_reply>& replies) {
+        auto i = self->state.running.find(batch_no);
+        if (i != self->state.running.end())
+          for (size_t k = 0; k < replies.size() && k < i->second.size(); ++k)
+            i->second[k].deliver(std::move(replies[k]));
+        finish_batch(self, batch_no, executor_index);
+      },
+      [=](caf::error& err) {
+        auto i = self->state.running.find(batch_no);
+        if (i != self->state.running.end())
+          for (auto& p : i->second)
+            p.deliver(err);
+        finish_batch(self, batch_no, executor_index);
+      });
+}
+
+std::optional<size_t> free_executor(replica_pointer self) {
+  auto& st = self->state;
+  size_t allowed = std::min(st.executors.size(), st.queue->options().max_concurrent_batches);
+  for (size_t i = 0; i < allowed; ++i)
+    if (!st.executor_busy[i])
+      return i;
+  return std::nullopt;
+}
+
+void maybe_flush(replica_pointer self) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  for (auto idx = free_executor(self); idx && st.queue->due(now); idx = free_executor(self))
+    dispatch_batch(self, *idx, now);
+  auto deadline = st.queue->deadline();
+  if (!deadline || !free_executor(self))
+    return; // empty, or every executor busy: a finishing batch calls us again
+  if (st.timer_armed && st.timer_at <= *deadline)
+    return;
+  st.timer_armed = true;
+  st.timer_at = *deadline;
+  auto delay = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - now);
+  self->delayed_send(self, std::max(delay, std::chrono::microseconds(0)), flush_atom::value);
+}
+
+/// Fails everything this replica holds: started batches with `started`, queued calls with
+/// `not_started`.
+void fail_all(replica_pointer self, const caf::error& started, const caf::error& not_started) {
+  auto& st = self->state;
+  for (auto& [_, promises] : st.running)
+    for (auto& p : promises)
+      p.deliver(started);
+  st.running.clear();
+  if (st.queue)
+    for (auto& p : st.queue->take_all())
+      p.promise.deliver(not_started);
+}
+
+replica_actor::behavior_type replica_impl(replica_pointer self, replica_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  if (!st.opts.exec.slot)
+    st.opts.exec.slot = std::make_shared<deployment_slot>();
+  if (st.opts.batching.enabled)
+    st.queue.emplace(to_batch_options(st.opts.batching));
+  grow_executors(self, st.queue ? st.queue->options().max_concurrent_batches : 1);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    // An executor died: user code asked for it (replica_failure) or crashed.
+    auto reason = dm.reason ? dm.reason : make_error(errc::internal, "executor stopped");
+    fail_all(self, reason, caf::make_error(caf::sec::request_receiver_down));
+    self->quit(reason);
+  });
+  self->attach_functor([executors = st.executors_to_stop](const caf::error&) {
+    for (auto& e : *executors)
+      caf::anon_send_exit(e, caf::exit_reason::user_shutdown);
+  });
+  return {
+    [=](init_atom) -> caf::delegated<bool> {
+      return self->delegate(self->state.executors.front(), init_atom::value);
+    },
+    [=](call_atom, call_request& req) -> caf::result<call_reply> {
+      auto& st = self->state;
+      if (!st.queue)
+        return self->delegate(st.executors.front(), call_atom::value, std::move(req));
+      auto rp = self->make_response_promise<call_reply>();
+      st.queue->push(pending_call{std::move(req), rp}, clock_type::now());
+      maybe_flush(self);
+      return rp;
+    },
+    [=](reconfig_atom, std::string& user_config, batch_settings& batching) {
+      auto& st = self->state;
+      if (batching.enabled && st.queue) {
+        st.queue->set_options(to_batch_options(batching));
+        grow_executors(self, st.queue->options().max_concurrent_batches);
+      }
+      if (user_config != st.opts.exec.user_config_json) {
+        st.opts.exec.user_config_json = user_config;
+        self->request(st.executors.front(), caf::infinite, reconfig_atom::value, user_config)
+          .then([](bool) {},
+                [=](caf::error& err) {
+                  std::fprintf(stderr, "[actorserve] replica %s: %s\n",
+                               self->state.opts.exec.replica_id.c_str(),
+                               to_error_info(err).message.c_str());
+                });
+      }
+      maybe_flush(self);
+    },
+    [=](flush_atom) {
+      self->state.timer_armed = false;
+      maybe_flush(self);
+    },
+    [=](abort_atom) {
+      auto shutting_down = make_error(errc::unavailable, "the server is shutting down");
+      fail_all(self, shutting_down, shutting_down);
+    },
+  };
+}
+
+} // namespace
+
+replica_actor spawn_replica(caf::actor_system& sys, replica_options opts) {
+  return sys.spawn(replica_impl, std::move(opts));
+}
+
+} // namespace serve

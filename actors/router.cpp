@@ -1,0 +1,298 @@
+#include "actors/router.hpp"
+
+#include <deque>
+#include <map>
+#include <random>
+
+#include <caf/all.hpp>
+
+#include "actors/call_context.hpp"
+#include "libserve/replica_chooser.hpp"
+
+namespace serve {
+
+namespace {
+
+using reply_promise = caf::typed_response_promise<call_reply>;
+
+constexpr int32_t max_reroutes = 3;
+
+struct replica_entry {
+  replica_actor handle;
+  std::string id;
+  size_t in_flight = 0;
+};
+
+struct queued_call {
+  call_request req;
+  reply_promise promise;
+};
+
+struct router_state {
+  router_options opts;
+  std::vector<replica_entry> replicas;
+  std::deque<queued_call> queue;
+  /// Calls on replicas, by replica actor id and call number: failed here if the replica dies.
+  std::map<caf::actor_id, std::map<uint64_t, reply_promise>> in_flight;
+  uint64_t next_call = 0;
+  uint64_t max_ongoing = 5;
+  int64_t max_queued = -1;
+  uint64_t total = 0;
+  uint64_t rejected = 0;
+  /// Non-empty: with no replica, calls fail at once with 503 and this reason.
+  std::string unavailable_reason;
+  bool closing = false;
+  /// Replicas removed from the set that still had calls: stopped when those finish.
+  std::map<caf::actor_id, replica_actor> retiring;
+  /// Every replica this router was given, stopped when the router ends.
+  std::shared_ptr<std::vector<replica_actor>> seen_replicas
+    = std::make_shared<std::vector<replica_actor>>();
+  std::optional<replica_chooser> chooser;
+  std::vector<replica_load> loads; // scratch
+  static inline const char* name = "router";
+};
+
+using router_pointer = router_actor::stateful_pointer<router_state>;
+
+std::optional<size_t> choose_replica(router_pointer self) {
+  auto& st = self->state;
+  st.loads.resize(st.replicas.size());
+  for (size_t i = 0; i < st.replicas.size(); ++i)
+    st.loads[i] = replica_load{st.replicas[i].in_flight, st.max_ongoing, true};
+  return st.chooser->choose(st.loads);
+}
+
+bool past_deadline(const call_request& req) {
+  return req.deadline_ns != 0 && req.deadline_ns <= steady_now_ns();
+}
+
+void route(router_pointer self, queued_call qc, bool first_in_line);
+void drain_queue(router_pointer self);
+
+/// A closing router quits once nothing is in flight.
+void quit_if_closed(router_pointer self) {
+  auto& st = self->state;
+  if (st.closing && st.in_flight.empty() && st.queue.empty())
+    self->quit(caf::exit_reason::user_shutdown);
+}
+
+caf::error unavailable_error(router_pointer self) {
+  auto& st = self->state;
+  return make_error(errc::unavailable, st.unavailable_reason.empty()
+                                         ? "no healthy replica of " + st.opts.deployment_label
+                                         : st.unavailable_reason);
+}
+
+/// Forgets a finished call; false when it was already failed (its replica went down).
+bool finish_call(router_pointer self, caf::actor_id replica, uint64_t call_no) {
+  auto& st = self->state;
+  auto i = st.in_flight.find(replica);
+  if (i == st.in_flight.end() || i->second.erase(call_no) == 0)
+    return false;
+  if (i->second.empty()) {
+    st.in_flight.erase(i);
+    auto retired = st.retiring.find(replica);
+    if (retired != st.retiring.end()) {
+      self->send_exit(retired->second, caf::exit_reason::user_shutdown);
+      st.retiring.erase(retired);
+    }
+  }
+  for (auto& r : st.replicas)
+    if (r.handle.id() == replica && r.in_flight > 0)
+      --r.in_flight;
+  quit_if_closed(self);
+  return true;
+}
+
+void dispatch(router_pointer self, size_t index, queued_call qc) {
+  auto& st = self->state;
+  auto& entry = st.replicas[index];
+  ++entry.in_flight;
+  auto replica = entry.handle.id();
+  auto call_no = st.next_call++;
+  st.in_flight[replica].emplace(call_no, qc.promise);
+  auto timeout = call_timeout(qc.req.deadline_ns);
+  auto req_copy = qc.req; // kept for a re-route if the replica stops before starting it
+  self->request(entry.handle, timeout, call_atom::value, std::move(qc.req))
+    .then(
+      [=](call_reply& reply) mutable {
+        if (finish_call(self, replica, call_no))
+          qc.promise.deliver(std::move(reply));
+        drain_queue(self);
+      },
+      [=](caf::error& err) mutable {
+        if (!finish_call(self, replica, call_no))
+          return;
+        if (err == caf::sec::request_receiver_down && req_copy.reroutes < max_reroutes) {
+          ++req_copy.reroutes;
+          route(self, queued_call{std::move(req_copy), qc.promise}, true);
+        } else {
+          qc.promise.deliver(std::move(err));
+        }
+        drain_queue(self);
+      });
+}
+
+void route(router_pointer self, queued_call qc, bool first_in_line) {
+  auto& st = self->state;
+  if (past_deadline(qc.req)) {
+    qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
+    return;
+  }
+  if (st.replicas.empty() && (st.closing || !st.unavailable_reason.empty())) {
+    qc.promise.deliver(unavailable_error(self));
+    return;
+  }
+  if (st.queue.empty() || first_in_line)
+    if (auto index = choose_replica(self)) {
+      dispatch(self, *index, std::move(qc));
+      return;
+    }
+  if (!first_in_line && st.max_queued >= 0
+      && st.queue.size() >= static_cast<size_t>(st.max_queued)) {
+    ++st.rejected;
+    qc.promise.deliver(make_error(
+      errc::unavailable, "Request dropped due to backpressure (num_queued_requests="
+                           + std::to_string(st.queue.size())
+                           + ", max_queued_requests=" + std::to_string(st.max_queued) + ")."));
+    return;
+  }
+  if (first_in_line)
+    st.queue.push_front(std::move(qc));
+  else
+    st.queue.push_back(std::move(qc));
+}
+
+void drain_queue(router_pointer self) {
+  auto& st = self->state;
+  while (!st.queue.empty()) {
+    if (past_deadline(st.queue.front().req)) {
+      st.queue.front().promise.deliver(
+        make_error(errc::request_timeout, "request timed out while queued"));
+      st.queue.pop_front();
+      continue;
+    }
+    auto index = choose_replica(self);
+    if (!index)
+      return;
+    auto qc = std::move(st.queue.front());
+    st.queue.pop_front();
+    dispatch(self, *index, std::move(qc));
+  }
+}
+
+void update_replicas(router_pointer self, replica_set& set) {
+  auto& st = self->state;
+  std::vector<replica_entry> next;
+  for (size_t i = 0; i < set.replicas.size(); ++i) {
+    auto handle = caf::actor_cast<replica_actor>(set.replicas[i]);
+    replica_entry entry{handle, i < set.replica_ids.size() ? set.replica_ids[i] : "", 0};
+    auto known = std::find_if(st.replicas.begin(), st.replicas.end(),
+                              [&](const replica_entry& r) { return r.handle == handle; });
+    if (known != st.replicas.end())
+      entry.in_flight = known->in_flight;
+    else {
+      self->monitor(handle);
+      st.seen_replicas->push_back(handle);
+    }
+    next.push_back(std::move(entry));
+  }
+  for (auto& old : st.replicas) {
+    auto kept = std::find_if(next.begin(), next.end(),
+                             [&](const replica_entry& r) { return r.handle == old.handle; });
+    if (kept != next.end())
+      continue;
+    if (st.in_flight.count(old.handle.id()) > 0)
+      st.retiring.emplace(old.handle.id(), old.handle);
+    else
+      self->send_exit(old.handle, caf::exit_reason::user_shutdown);
+  }
+  st.replicas = std::move(next);
+  st.max_ongoing = std::max<uint64_t>(1, set.max_ongoing);
+  st.max_queued = set.max_queued;
+  st.unavailable_reason = std::move(set.unavailable_reason);
+  st.closing = set.closing;
+  if (st.replicas.empty() && (st.closing || !st.unavailable_reason.empty())) {
+    for (auto& qc : st.queue)
+      qc.promise.deliver(unavailable_error(self));
+    st.queue.clear();
+  }
+  drain_queue(self);
+  quit_if_closed(self);
+}
+
+void on_replica_down(router_pointer self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto id = dm.source.id();
+  st.replicas.erase(std::remove_if(st.replicas.begin(), st.replicas.end(),
+                                   [&](const replica_entry& r) { return r.handle.id() == id; }),
+                    st.replicas.end());
+  st.retiring.erase(id);
+  auto i = st.in_flight.find(id);
+  if (i == st.in_flight.end()) {
+    quit_if_closed(self);
+    return;
+  }
+  auto calls = std::move(i->second);
+  st.in_flight.erase(i);
+  for (auto& [_, promise] : calls)
+    promise.deliver(make_error(errc::internal, "the replica of " + st.opts.deployment_label
+                                                 + " stopped while handling the request"));
+  quit_if_closed(self);
+}
+
+router_actor::behavior_type router_impl(router_pointer self, router_options opts) {
+  self->state.opts = std::move(opts);
+  self->state.chooser.emplace(self->state.opts.seed != 0 ? self->state.opts.seed
+                                                         : std::random_device{}());
+  self->set_down_handler([=](caf::down_msg& dm) { on_replica_down(self, dm); });
+  // When the router ends, so do its replicas (the controller spawned them for it).
+  // (The functor outlives the state, so it holds its own list of every replica seen.)
+  self->attach_functor([seen = self->state.seen_replicas](const caf::error&) {
+    for (auto& r : *seen)
+      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+  });
+  return {
+    [=](call_atom, call_request& req) -> caf::result<call_reply> {
+      ++self->state.total;
+      auto rp = self->make_response_promise<call_reply>();
+      route(self, queued_call{std::move(req), rp}, false);
+      return rp;
+    },
+    [=](update_atom, replica_set& set) { update_replicas(self, set); },
+    [=](status_atom) -> router_status {
+      auto& st = self->state;
+      router_status out;
+      out.queued = st.queue.size();
+      out.total_requests = st.total;
+      out.rejected = st.rejected;
+      for (auto& r : st.replicas) {
+        out.replica_ids.push_back(r.id);
+        out.in_flight.push_back(r.in_flight);
+      }
+      return out;
+    },
+    [=](abort_atom) {
+      auto& st = self->state;
+      auto shutting_down = make_error(errc::unavailable, "the server is shutting down");
+      for (auto& qc : st.queue)
+        qc.promise.deliver(shutting_down);
+      st.queue.clear();
+      for (auto& [_, calls] : st.in_flight)
+        for (auto& [__, promise] : calls)
+          promise.deliver(shutting_down);
+      st.in_flight.clear();
+      for (auto& r : st.replicas)
+        r.in_flight = 0;
+      quit_if_closed(self);
+    },
+  };
+}
+
+} // namespace
+
+router_actor spawn_router(caf::actor_system& sys, router_options opts) {
+  return sys.spawn(router_impl, std::move(opts));
+}
+
+} // namespace serve

@@ -1,0 +1,50 @@
+// actorserve: serve ML deployments over HTTP with Ray Serve's semantics, from one binary.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "apps/actorserve/commands.hpp"
+
+namespace {
+
+const char* usage = R"(actorserve - model serving on C++ actors (Ray Serve semantics, one binary)
+
+Usage:
+  actorserve run CONFIG [options]     serve the applications in CONFIG (foreground)
+  actorserve status [--address URL]   show applications, deployments and replicas
+  actorserve deploy CONFIG [--address URL]
+                                      apply CONFIG to a running server (user_config changes
+                                      reach reconfigure() without restarting replicas)
+  actorserve check CONFIG             validate CONFIG and print warnings; starts nothing
+  actorserve COMMAND --help           help for one command
+  actorserve --version
+
+Config reference: README.md ("Configuration"). Example configs: apps/examples/configs/.
+)";
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(usage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::puts("actorserve 0.1.0 (CAF 0.17.6)");
+    return 0;
+  }
+  auto command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "run")
+    return serve::cli::run_command(rest);
+  if (command == "status")
+    return serve::cli::status_command(rest);
+  if (command == "deploy")
+    return serve::cli::deploy_command(rest);
+  if (command == "check")
+    return serve::cli::check_command(rest);
+  std::fprintf(stderr, "actorserve: unknown command \"%s\"\n\n%s", command.c_str(), usage);
+  return 2;
+}

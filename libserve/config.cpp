@@ -1,0 +1,799 @@
+#include "libserve/config.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+#include <map>
+
+namespace serve {
+
+namespace {
+
+using json = rapidjson::Value;
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using maybe_error = std::optional<config_error>;
+
+constexpr int64_t int_max = INT_MAX;
+/// Longest accepted batch_wait_timeout_s; keeps the conversion to microseconds far from overflow.
+constexpr double max_batch_wait_s = 3600.0;
+constexpr const char* combiners[] = {"list", "mean", "majority", "concat"};
+
+// ---- Text helpers -------------------------------------------------------------------------
+
+config_error error_at(std::string path, std::string reason) {
+  return config_error{std::move(path), std::move(reason)};
+}
+
+template <class Container> std::string join(const Container& items) {
+  std::string text;
+  for (const auto& item : items)
+    text += (text.empty() ? "" : ", ") + std::string(item);
+  return text;
+}
+
+std::string quoted(const std::string& text) {
+  return "\"" + text + "\"";
+}
+
+std::string compact_json(const json& value) {
+  rapidjson::StringBuffer buffer;
+  json_writer writer(buffer);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+/// "a string", "an array", "null", ... for the "was ..." of type errors.
+std::string type_with_article(const json& value) {
+  // Indexed by rapidjson::Type: null, false, true, object, array, string, number.
+  static const char* const names[] = {"null",     "a boolean", "a boolean", "an object",
+                                      "an array", "a string",  "a number"};
+  return names[value.GetType()];
+}
+
+std::string member_path(const std::string& parent, const std::string& name) {
+  return parent.empty() ? name : parent + "." + name;
+}
+
+std::string element_path(const std::string& parent, size_t index) {
+  return parent + "[" + std::to_string(index) + "]";
+}
+
+std::string deployment_path(size_t app_index, size_t dep_index) {
+  return element_path(element_path("applications", app_index) + ".deployments", dep_index);
+}
+
+std::vector<std::string> deployment_names(const application_config& app) {
+  std::vector<std::string> names;
+  for (const auto& dep : app.deployments)
+    names.push_back(dep.name);
+  return names;
+}
+
+std::string no_such_deployment(const std::string& name, const application_config& app) {
+  return "no deployment " + quoted(name) + " in application " + quoted(app.name) +
+         "; deployments: " + join(deployment_names(app));
+}
+
+// ---- Reading single values ----------------------------------------------------------------
+
+maybe_error read_integer(const json& value, const std::string& path, int64_t min, int64_t max,
+                         int64_t& out) {
+  if (!value.IsNumber())
+    return error_at(path, "must be an integer; was " + type_with_article(value));
+  if (!value.IsInt64() && !value.IsUint64())
+    return error_at(path, "must be an integer; was " + compact_json(value));
+  if (!value.IsInt64() || value.GetInt64() > max)
+    return error_at(path, "must be <= " + std::to_string(max) + "; was " + compact_json(value));
+  if (value.GetInt64() < min)
+    return error_at(path, "must be >= " + std::to_string(min) + "; was " + compact_json(value));
+  out = value.GetInt64();
+  return std::nullopt;
+}
+
+/// A number > 0, or >= 0 when zero_allowed.
+maybe_error read_number(const json& value, const std::string& path, bool zero_allowed,
+                        double& out) {
+  if (!value.IsNumber())
+    return error_at(path, "must be a number; was " + type_with_article(value));
+  double number = value.GetDouble();
+  if (number < 0 || (!zero_allowed && number == 0))
+    return error_at(path, std::string(zero_allowed ? "must be >= 0" : "must be > 0") + "; was " +
+                              compact_json(value));
+  out = number;
+  return std::nullopt;
+}
+
+maybe_error read_string(const json& value, const std::string& path, bool empty_allowed,
+                        std::string& out) {
+  if (!value.IsString())
+    return error_at(path, "must be a string; was " + type_with_article(value));
+  if (!empty_allowed && value.GetStringLength() == 0)
+    return error_at(path, "must not be empty");
+  out.assign(value.GetString(), value.GetStringLength());
+  return std::nullopt;
+}
+
+maybe_error check_non_empty_array(const json& value, const std::string& path) {
+  if (!value.IsArray())
+    return error_at(path, "must be an array; was " + type_with_article(value));
+  if (value.Empty())
+    return error_at(path, "must not be empty");
+  return std::nullopt;
+}
+
+// ---- Reading the fields of one object -----------------------------------------------------
+
+/// Reads the fields of one JSON object and keeps the first error; once there is one, later
+/// reads do nothing. An absent optional field leaves its output (the default) untouched.
+class object_reader {
+public:
+  object_reader(const json& value, std::string path) : value_(value), path_(std::move(path)) {
+    if (!value.IsObject())
+      error = error_at(path_, "must be an object; was " + type_with_article(value));
+  }
+
+  maybe_error error;
+
+  const std::string& path() const { return path_; }
+  std::string path_of(const std::string& name) const { return member_path(path_, name); }
+
+  const json* field(const char* name) const {
+    if (!value_.IsObject())
+      return nullptr;
+    auto it = value_.FindMember(name);
+    return it == value_.MemberEnd() ? nullptr : &it->value;
+  }
+
+  /// Which of `names` are present.
+  std::vector<std::string> present(std::initializer_list<const char*> names) const {
+    std::vector<std::string> found;
+    for (const char* name : names)
+      if (field(name))
+        found.emplace_back(name);
+    return found;
+  }
+
+  /// Refuses fields not in `allowed`, and fields given twice.
+  object_reader& allow(std::initializer_list<const char*> allowed) {
+    return then([&] { return check_fields(allowed); });
+  }
+
+  object_reader& require(const char* name) {
+    return then([&] {
+      return field(name) ? std::nullopt : maybe_error(error_at(path_of(name), "is required"));
+    });
+  }
+
+  template <class T> object_reader& integer(const char* name, int64_t min, int64_t max, T& out) {
+    if (const json* value = unread(name)) {
+      int64_t number = 0;
+      error = read_integer(*value, path_of(name), min, max, number);
+      if (!error)
+        out = static_cast<T>(number);
+    }
+    return *this;
+  }
+
+  object_reader& number(const char* name, bool zero_allowed, double& out) {
+    if (const json* value = unread(name))
+      error = read_number(*value, path_of(name), zero_allowed, out);
+    return *this;
+  }
+
+  object_reader& string(const char* name, bool empty_allowed, std::string& out) {
+    if (const json* value = unread(name))
+      error = read_string(*value, path_of(name), empty_allowed, out);
+    return *this;
+  }
+
+  /// Runs `check` (returning maybe_error) unless an error was already found.
+  template <class Check> object_reader& then(Check&& check) {
+    if (!error)
+      error = check();
+    return *this;
+  }
+
+private:
+  /// The field `name` when it is present and no error was found yet.
+  const json* unread(const char* name) const { return error ? nullptr : field(name); }
+
+  maybe_error check_fields(std::initializer_list<const char*> allowed) const {
+    for (auto member = value_.MemberBegin(); member != value_.MemberEnd(); ++member) {
+      std::string name(member->name.GetString(), member->name.GetStringLength());
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }))
+        return error_at(path_of(name), "unknown field; expected one of: " + join(allowed));
+      for (auto earlier = value_.MemberBegin(); earlier != member; ++earlier)
+        if (earlier->name == member->name)
+          return error_at(path_of(name), "duplicate field");
+    }
+    return std::nullopt;
+  }
+
+  const json& value_;
+  std::string path_;
+};
+
+/// "found none" / "found class, model" for the exactly-one-of errors.
+std::string found_text(const std::vector<std::string>& present) {
+  return "; found " + (present.empty() ? std::string("none") : join(present));
+}
+
+// ---- http_options -------------------------------------------------------------------------
+
+maybe_error read_request_timeout(const object_reader& obj, std::optional<double>& out) {
+  const json* value = obj.field("request_timeout_s");
+  if (!value || value->IsNull())
+    return std::nullopt;
+  double seconds = 0;
+  if (auto err = read_number(*value, obj.path_of("request_timeout_s"), false, seconds))
+    return err;
+  out = seconds;
+  return std::nullopt;
+}
+
+maybe_error parse_http_options(const json& value, http_options& http) {
+  object_reader obj(value, "http_options");
+  obj.allow({"host", "port", "request_timeout_s", "keep_alive_timeout_s", "num_threads",
+             "keep_alive_max_count", "max_body_bytes"})
+      .string("host", false, http.host)
+      .integer("port", 0, 65535, http.port)
+      .then([&] { return read_request_timeout(obj, http.request_timeout_s); })
+      .number("keep_alive_timeout_s", false, http.keep_alive_timeout_s)
+      .integer("num_threads", 1, int_max, http.num_threads)
+      .integer("keep_alive_max_count", 1, int_max, http.keep_alive_max_count)
+      .integer("max_body_bytes", 1, INT64_MAX, http.max_body_bytes);
+  return obj.error;
+}
+
+// ---- graph --------------------------------------------------------------------------------
+
+/// A deployment name a graph calls, and where in the config it was named.
+struct graph_reference {
+  std::string name;
+  std::string path;
+};
+
+maybe_error parse_name_list(const json& value, const std::string& path,
+                            std::vector<graph_reference>& refs) {
+  if (auto err = check_non_empty_array(value, path))
+    return err;
+  for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+    graph_reference ref{{}, element_path(path, i)};
+    if (auto err = read_string(value[i], ref.path, false, ref.name))
+      return err;
+    refs.push_back(std::move(ref));
+  }
+  return std::nullopt;
+}
+
+maybe_error check_combiner(const object_reader& graph) {
+  const json* value = graph.field("combiner");
+  std::string combiner;
+  if (!value)
+    return std::nullopt;
+  if (auto err = read_string(*value, graph.path_of("combiner"), true, combiner))
+    return err;
+  if (std::count(std::begin(combiners), std::end(combiners), combiner))
+    return std::nullopt;
+  return error_at(graph.path_of("combiner"),
+                  "must be one of: " + join(combiners) + "; was " + quoted(combiner));
+}
+
+/// A required deployment name ("call") or an optional one that may be null ("above", "below").
+maybe_error read_reference(const object_reader& cond, const char* name, bool required,
+                           std::vector<graph_reference>& refs) {
+  const json* value = cond.field(name);
+  graph_reference ref{{}, cond.path_of(name)};
+  if (!value && required)
+    return error_at(ref.path, "is required");
+  if (!value || (value->IsNull() && !required))
+    return std::nullopt;
+  if (!value->IsString() && !required)
+    return error_at(ref.path, "must be a string or null; was " + type_with_article(*value));
+  if (auto err = read_string(*value, ref.path, false, ref.name))
+    return err;
+  refs.push_back(std::move(ref));
+  return std::nullopt;
+}
+
+maybe_error check_threshold(const object_reader& cond) {
+  const json* value = cond.field("threshold");
+  if (value->IsNumber())
+    return std::nullopt;
+  return error_at(cond.path_of("threshold"), "must be a number; was " + type_with_article(*value));
+}
+
+maybe_error parse_conditional(const json& value, const std::string& path,
+                              std::vector<graph_reference>& refs) {
+  object_reader cond(value, path);
+  std::string field;
+  cond.allow({"call", "field", "threshold", "above", "below"})
+      .then([&] { return read_reference(cond, "call", true, refs); })
+      .require("field")
+      .string("field", false, field)
+      .require("threshold")
+      .then([&] { return check_threshold(cond); })
+      .then([&] { return read_reference(cond, "above", false, refs); })
+      .then([&] { return read_reference(cond, "below", false, refs); });
+  return cond.error;
+}
+
+maybe_error check_graph_shape(const object_reader& graph) {
+  auto shapes = graph.present({"sequence", "ensemble", "conditional"});
+  if (shapes.size() != 1)
+    return error_at(graph.path(), "exactly one of sequence, ensemble, conditional is required" +
+                                      found_text(shapes));
+  if (graph.field("combiner") && !graph.field("ensemble"))
+    return error_at(graph.path_of("combiner"), "is allowed only with ensemble");
+  return std::nullopt;
+}
+
+maybe_error parse_graph_calls(const object_reader& graph, std::vector<graph_reference>& refs) {
+  if (const json* sequence = graph.field("sequence"))
+    return parse_name_list(*sequence, graph.path_of("sequence"), refs);
+  if (const json* ensemble = graph.field("ensemble"))
+    return parse_name_list(*ensemble, graph.path_of("ensemble"), refs);
+  return parse_conditional(*graph.field("conditional"), graph.path_of("conditional"), refs);
+}
+
+maybe_error parse_graph(const json& value, const std::string& path, deployment_config& dep,
+                        std::vector<graph_reference>& refs) {
+  object_reader graph(value, path);
+  graph.allow({"sequence", "ensemble", "combiner", "conditional"})
+      .then([&] { return check_graph_shape(graph); })
+      .then([&] { return parse_graph_calls(graph, refs); })
+      .then([&] { return check_combiner(graph); });
+  if (graph.error)
+    return graph.error;
+  dep.type = deployment_config::kind::graph;
+  dep.graph_json = compact_json(value);
+  for (const auto& ref : refs)
+    if (std::find(dep.graph_calls.begin(), dep.graph_calls.end(), ref.name) ==
+        dep.graph_calls.end())
+      dep.graph_calls.push_back(ref.name);
+  return std::nullopt;
+}
+
+// ---- deployments --------------------------------------------------------------------------
+
+maybe_error check_known_class(const std::string& path, const std::string& class_name,
+                              const config_parse_options& opts) {
+  if (!opts.is_known_class || opts.is_known_class(class_name))
+    return std::nullopt;
+  std::string registered = opts.known_classes.empty() ? "(none)" : join(opts.known_classes);
+  return error_at(path, "unknown deployment class " + quoted(class_name) +
+                            "; registered classes: " + registered);
+}
+
+maybe_error parse_model(const json& value, const std::string& path, model_spec& model) {
+  object_reader obj(value, path);
+  obj.allow({"uri", "labels"})
+      .require("uri")
+      .string("uri", false, model.uri)
+      .string("labels", true, model.labels);
+  return obj.error;
+}
+
+maybe_error parse_deployment_code(const object_reader& obj, const config_parse_options& opts,
+                                  deployment_config& dep, std::vector<graph_reference>& refs) {
+  auto kinds = obj.present({"class", "model", "graph"});
+  if (kinds.size() != 1)
+    return error_at(obj.path(),
+                    "exactly one of class, model, graph is required" + found_text(kinds));
+  if (kinds.front() == "class") {
+    dep.type = deployment_config::kind::class_name;
+    if (auto err = read_string(*obj.field("class"), obj.path_of("class"), false, dep.class_name))
+      return err;
+    return check_known_class(obj.path_of("class"), dep.class_name, opts);
+  }
+  if (kinds.front() == "model") {
+    dep.type = deployment_config::kind::model;
+    return parse_model(*obj.field("model"), obj.path_of("model"), dep.model);
+  }
+  return parse_graph(*obj.field("graph"), obj.path_of("graph"), dep, refs);
+}
+
+maybe_error check_batch_wait(const object_reader& obj, double wait_s) {
+  if (wait_s <= max_batch_wait_s)
+    return std::nullopt;
+  return error_at(obj.path_of("batch_wait_timeout_s"),
+                  "must be <= 3600; was " + compact_json(*obj.field("batch_wait_timeout_s")));
+}
+
+maybe_error parse_batching(const json& value, const std::string& path,
+                           std::optional<batch_options>& out) {
+  if (value.IsNull())
+    return std::nullopt; // "batching": null = no batching, as deployment_config_json writes it
+  batch_options batching;
+  double wait_s = batching.batch_wait_timeout.count() / 1e6;
+  object_reader obj(value, path);
+  obj.allow({"max_batch_size", "batch_wait_timeout_s", "max_concurrent_batches"})
+      .integer("max_batch_size", 1, int_max, batching.max_batch_size)
+      .number("batch_wait_timeout_s", true, wait_s)
+      .then([&] { return check_batch_wait(obj, wait_s); })
+      .integer("max_concurrent_batches", 1, int_max, batching.max_concurrent_batches);
+  if (obj.error)
+    return obj.error;
+  batching.batch_wait_timeout = std::chrono::microseconds(std::llround(wait_s * 1e6));
+  out = batching;
+  return std::nullopt;
+}
+
+maybe_error check_not_autoscaling(const object_reader& obj) {
+  const json* value = obj.field("num_replicas");
+  if (!value || !value->IsString() || std::string(value->GetString()) != "auto")
+    return std::nullopt;
+  return error_at(obj.path_of("num_replicas"),
+                  "must be an integer >= 1; \"auto\" (autoscaling) is not supported");
+}
+
+maybe_error read_max_queued_requests(const object_reader& obj, int& out) {
+  const json* value = obj.field("max_queued_requests");
+  int64_t number = 0;
+  std::string path = obj.path_of("max_queued_requests");
+  if (!value)
+    return std::nullopt;
+  if (auto err = read_integer(*value, path, INT64_MIN, int_max, number))
+    return err;
+  if (number != -1 && number < 1)
+    return error_at(path, "must be -1 (unlimited) or >= 1; was " + std::to_string(number));
+  out = static_cast<int>(number);
+  return std::nullopt;
+}
+
+maybe_error parse_deployment(const json& value, const std::string& path,
+                             const config_parse_options& opts, deployment_config& dep,
+                             std::vector<graph_reference>& refs) {
+  object_reader obj(value, path);
+  obj.allow({"name", "class", "model", "graph", "num_replicas", "max_ongoing_requests",
+             "max_queued_requests", "user_config", "graceful_shutdown_timeout_s", "batching"})
+      .require("name")
+      .string("name", false, dep.name)
+      .then([&] { return parse_deployment_code(obj, opts, dep, refs); })
+      .then([&] { return check_not_autoscaling(obj); })
+      .integer("num_replicas", 1, int_max, dep.num_replicas)
+      .integer("max_ongoing_requests", 1, int_max, dep.max_ongoing_requests)
+      .then([&] { return read_max_queued_requests(obj, dep.max_queued_requests); })
+      .number("graceful_shutdown_timeout_s", true, dep.graceful_shutdown_timeout_s)
+      .then([&]() -> maybe_error {
+        const json* batching = obj.field("batching");
+        return batching ? parse_batching(*batching, obj.path_of("batching"), dep.batching)
+                        : std::nullopt;
+      });
+  if (const json* user_config = obj.field("user_config"); user_config && !obj.error)
+    dep.user_config_json = compact_json(*user_config);
+  return obj.error;
+}
+
+// ---- applications -------------------------------------------------------------------------
+
+/// Parses the "deployments" array; refs[j] receives the names deployment j's graph calls.
+maybe_error parse_deployments(const object_reader& obj, const config_parse_options& opts,
+                              application_config& app,
+                              std::vector<std::vector<graph_reference>>& refs) {
+  const json& list = *obj.field("deployments");
+  std::string list_path = obj.path_of("deployments");
+  if (auto err = check_non_empty_array(list, list_path))
+    return err;
+  for (rapidjson::SizeType j = 0; j < list.Size(); ++j) {
+    deployment_config dep;
+    refs.emplace_back();
+    std::string path = element_path(list_path, j);
+    if (auto err = parse_deployment(list[j], path, opts, dep, refs.back()))
+      return err;
+    if (app.find(dep.name))
+      return error_at(path + ".name", "duplicate deployment name " + quoted(dep.name) +
+                                          " in application " + quoted(app.name));
+    app.deployments.push_back(std::move(dep));
+  }
+  return std::nullopt;
+}
+
+maybe_error check_route_prefix(const std::string& prefix, const std::string& path) {
+  if (prefix.empty() || prefix.front() != '/')
+    return error_at(path, "must start with \"/\"; was " + quoted(prefix));
+  if (prefix.size() > 1 && prefix.back() == '/')
+    return error_at(path, "must not end with \"/\" (except \"/\" itself); was " + quoted(prefix));
+  return std::nullopt;
+}
+
+maybe_error resolve_ingress(const object_reader& obj, application_config& app) {
+  std::string path = obj.path_of("ingress");
+  if (!obj.field("ingress") && app.deployments.size() == 1) {
+    app.ingress = app.deployments.front().name;
+    return std::nullopt;
+  }
+  if (!obj.field("ingress"))
+    return error_at(path, "is required when an application has more than one deployment; "
+                          "deployments: " +
+                              join(deployment_names(app)));
+  if (auto err = read_string(*obj.field("ingress"), path, false, app.ingress))
+    return err;
+  if (app.find(app.ingress))
+    return std::nullopt;
+  return error_at(path, no_such_deployment(app.ingress, app));
+}
+
+maybe_error check_graph_references(const application_config& app,
+                                   const std::vector<std::vector<graph_reference>>& refs) {
+  for (size_t j = 0; j < app.deployments.size(); ++j) {
+    for (const auto& ref : refs[j]) {
+      if (ref.name == app.deployments[j].name)
+        return error_at(ref.path,
+                        "a graph deployment cannot call itself (" + quoted(ref.name) + ")");
+      if (!app.find(ref.name))
+        return error_at(ref.path, no_such_deployment(ref.name, app));
+    }
+  }
+  return std::nullopt;
+}
+
+enum class visit_state { unvisited, on_path, done };
+
+/// Depth-first search from `name` over graph deployments calling graph deployments. On a
+/// cycle, returns true with `path` holding it (its first name repeated at the end).
+bool find_graph_cycle(const application_config& app, const std::string& name,
+                      std::map<std::string, visit_state>& states, std::vector<std::string>& path) {
+  const deployment_config* dep = app.find(name);
+  if (!dep || dep->type != deployment_config::kind::graph || states[name] == visit_state::done)
+    return false;
+  if (states[name] == visit_state::on_path) {
+    path.erase(path.begin(), std::find(path.begin(), path.end(), name));
+    path.push_back(name);
+    return true;
+  }
+  states[name] = visit_state::on_path;
+  path.push_back(name);
+  for (const auto& callee : dep->graph_calls)
+    if (find_graph_cycle(app, callee, states, path))
+      return true;
+  path.pop_back();
+  states[name] = visit_state::done;
+  return false;
+}
+
+maybe_error check_graph_cycles(const object_reader& obj, const application_config& app) {
+  std::map<std::string, visit_state> states;
+  for (const auto& dep : app.deployments) {
+    std::vector<std::string> cycle;
+    if (!find_graph_cycle(app, dep.name, states, cycle))
+      continue;
+    size_t index = static_cast<size_t>(app.find(cycle.front()) - app.deployments.data());
+    std::string text;
+    for (const auto& name : cycle)
+      text += (text.empty() ? "" : " -> ") + name;
+    return error_at(element_path(obj.path_of("deployments"), index) + ".graph",
+                    "graph cycle: " + text);
+  }
+  return std::nullopt;
+}
+
+maybe_error parse_application(const json& value, const std::string& path,
+                              const config_parse_options& opts, application_config& app) {
+  object_reader obj(value, path);
+  std::vector<std::vector<graph_reference>> refs;
+  obj.allow({"name", "route_prefix", "ingress", "deployments"})
+      .require("name")
+      .string("name", false, app.name)
+      .string("route_prefix", true, app.route_prefix)
+      .then([&] { return check_route_prefix(app.route_prefix, obj.path_of("route_prefix")); })
+      .require("deployments")
+      .then([&] { return parse_deployments(obj, opts, app, refs); })
+      .then([&] { return resolve_ingress(obj, app); })
+      .then([&] { return check_graph_references(app, refs); })
+      .then([&] { return check_graph_cycles(obj, app); });
+  return obj.error;
+}
+
+/// Names and route prefixes are unique across applications.
+maybe_error check_unique_application(const std::vector<application_config>& apps, size_t i) {
+  std::string path = element_path("applications", i);
+  for (size_t k = 0; k < i; ++k) {
+    if (apps[k].name == apps[i].name)
+      return error_at(path + ".name", "duplicate application name " + quoted(apps[i].name) +
+                                          "; also used by " + element_path("applications", k));
+    if (apps[k].route_prefix == apps[i].route_prefix)
+      return error_at(path + ".route_prefix", "route prefix " + quoted(apps[i].route_prefix) +
+                                                  " is already used by application " +
+                                                  quoted(apps[k].name));
+  }
+  return std::nullopt;
+}
+
+maybe_error parse_applications(const json& list, const config_parse_options& opts,
+                               std::vector<application_config>& apps) {
+  if (auto err = check_non_empty_array(list, "applications"))
+    return err;
+  for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+    apps.emplace_back();
+    if (auto err = parse_application(list[i], element_path("applications", i), opts, apps.back()))
+      return err;
+    if (auto err = check_unique_application(apps, i))
+      return err;
+  }
+  return std::nullopt;
+}
+
+maybe_error parse_document(const json& doc, const config_parse_options& opts,
+                           serve_config& config) {
+  if (!doc.IsObject())
+    return error_at("", "the config must be a JSON object; was " + type_with_article(doc));
+  object_reader root(doc, "");
+  root.allow({"http_options", "applications"})
+      .then([&]() -> maybe_error {
+        const json* http = root.field("http_options");
+        return http ? parse_http_options(*http, config.http) : std::nullopt;
+      })
+      .require("applications")
+      .then([&] {
+        return parse_applications(*root.field("applications"), opts, config.applications);
+      });
+  return root.error;
+}
+
+std::vector<std::string> collect_warnings(const serve_config& config) {
+  std::vector<std::string> warnings;
+  for (size_t i = 0; i < config.applications.size(); ++i) {
+    const auto& deps = config.applications[i].deployments;
+    for (size_t j = 0; j < deps.size(); ++j)
+      if (std::string warning = deps[j].batching_warning(); !warning.empty())
+        warnings.push_back(deployment_path(i, j) + ": " + warning);
+  }
+  return warnings;
+}
+
+// ---- deployment_config_json ---------------------------------------------------------------
+
+/// Makes JSON values in one document's allocator.
+struct json_maker {
+  rapidjson::Document::AllocatorType& alloc;
+
+  json text(const std::string& s) const {
+    return json(s.data(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+  }
+  json number(double value) const { return std::isfinite(value) ? json(value) : json(); }
+  /// Stored JSON text as a value; text that does not parse becomes null.
+  json embedded(const std::string& text) const {
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    return doc.HasParseError() ? json() : json(static_cast<const json&>(doc), alloc);
+  }
+  json batching(const std::optional<batch_options>& options) const {
+    if (!options)
+      return json();
+    json obj(rapidjson::kObjectType);
+    obj.AddMember("max_batch_size", uint64_t{options->max_batch_size}, alloc);
+    obj.AddMember("batch_wait_timeout_s", number(options->batch_wait_timeout.count() / 1e6), alloc);
+    obj.AddMember("max_concurrent_batches", uint64_t{options->max_concurrent_batches}, alloc);
+    return obj;
+  }
+  json model(const model_spec& spec) const {
+    json obj(rapidjson::kObjectType);
+    obj.AddMember("uri", text(spec.uri), alloc);
+    if (!spec.labels.empty())
+      obj.AddMember("labels", text(spec.labels), alloc);
+    return obj;
+  }
+};
+
+} // namespace
+
+// ---- deployment_config / application_config -----------------------------------------------
+
+size_t deployment_config::effective_max_ongoing() const {
+  size_t configured = static_cast<size_t>(std::max(max_ongoing_requests, 1));
+  if (!batching)
+    return configured;
+  return std::max(configured, batching->max_batch_size * batching->max_concurrent_batches);
+}
+
+std::string deployment_config::batching_warning() const {
+  if (!batching)
+    return "";
+  size_t batch_capacity = batching->max_batch_size * batching->max_concurrent_batches;
+  if (static_cast<size_t>(std::max(max_ongoing_requests, 0)) >= batch_capacity)
+    return "";
+  std::string ongoing = std::to_string(max_ongoing_requests);
+  return "max_ongoing_requests (" + ongoing + ") < max_batch_size (" +
+         std::to_string(batching->max_batch_size) + ") x max_concurrent_batches (" +
+         std::to_string(batching->max_concurrent_batches) +
+         "): Ray Serve would cap every batch at " + ongoing + " requests; ActorServe lets up to " +
+         std::to_string(batch_capacity) + " requests in flight per replica so batches can fill";
+}
+
+bool deployment_config::same_code(const deployment_config& other) const {
+  return name == other.name && type == other.type && class_name == other.class_name &&
+         model.uri == other.model.uri && model.labels == other.model.labels &&
+         graph_json == other.graph_json;
+}
+
+const deployment_config* application_config::find(const std::string& deployment) const {
+  for (const auto& dep : deployments)
+    if (dep.name == deployment)
+      return &dep;
+  return nullptr;
+}
+
+// ---- Entry points -------------------------------------------------------------------------
+
+config_result parse_config(const std::string& json_text, const config_parse_options& opts) {
+  config_result result;
+  try {
+    rapidjson::Document doc;
+    doc.Parse(json_text.data(), json_text.size());
+    if (doc.HasParseError()) {
+      result.error = error_at("", std::string("invalid JSON: ") +
+                                      rapidjson::GetParseError_En(doc.GetParseError()) +
+                                      " (at offset " + std::to_string(doc.GetErrorOffset()) + ")");
+      return result;
+    }
+    serve_config config;
+    if (auto err = parse_document(doc, opts, config)) {
+      result.error = std::move(err);
+      return result;
+    }
+    result.warnings = collect_warnings(config);
+    result.config = std::move(config);
+  } catch (const std::exception& e) {
+    result = config_result{};
+    result.error = error_at("", std::string("cannot parse the config: ") + e.what());
+  } catch (...) {
+    result = config_result{};
+    result.error = error_at("", "cannot parse the config: unknown exception");
+  }
+  return result;
+}
+
+config_result load_config_file(const std::string& path, const config_parse_options& opts) {
+  auto cannot_read = [&](int code) {
+    config_result result;
+    result.error =
+        error_at("", "cannot read config file " + quoted(path) + ": " + std::strerror(code));
+    return result;
+  };
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file)
+    return cannot_read(errno);
+  std::string text;
+  char buffer[65536];
+  size_t count = 0;
+  while ((count = std::fread(buffer, 1, sizeof buffer, file)) > 0)
+    text.append(buffer, count);
+  int read_errno = std::ferror(file) ? (errno != 0 ? errno : EIO) : 0;
+  std::fclose(file);
+  if (read_errno != 0)
+    return cannot_read(read_errno);
+  return parse_config(text, opts);
+}
+
+std::string deployment_config_json(const deployment_config& dep) {
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& alloc = doc.GetAllocator();
+  json_maker make{alloc};
+  doc.AddMember("name", make.text(dep.name), alloc);
+  doc.AddMember("num_replicas", dep.num_replicas, alloc);
+  doc.AddMember("max_ongoing_requests", dep.max_ongoing_requests, alloc);
+  doc.AddMember("max_queued_requests", dep.max_queued_requests, alloc);
+  doc.AddMember("user_config", make.embedded(dep.user_config_json), alloc);
+  doc.AddMember("graceful_shutdown_timeout_s", make.number(dep.graceful_shutdown_timeout_s), alloc);
+  doc.AddMember("batching", make.batching(dep.batching), alloc);
+  if (dep.type == deployment_config::kind::class_name)
+    doc.AddMember("class", make.text(dep.class_name), alloc);
+  else if (dep.type == deployment_config::kind::model)
+    doc.AddMember("model", make.model(dep.model), alloc);
+  else
+    doc.AddMember("graph", make.embedded(dep.graph_json), alloc);
+  return compact_json(doc);
+}
+
+} // namespace serve
