@@ -38,7 +38,8 @@ using router_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<update_atom, replica_set>,
   caf::replies_to<status_atom>::with<router_status>,
-  caf::reacts_to<abort_atom>>;
+  caf::reacts_to<abort_atom>,
+  caf::reacts_to<reap_atom, uint64_t>>;
 
 /// Owns the desired state (the config): applies configs, replaces failed replicas, reports
 /// status as Ray Serve's JSON, and stops everything on drain.

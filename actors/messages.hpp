@@ -150,5 +150,6 @@ using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using abort_atom = caf::atom_constant<caf::atom("abort")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using reap_atom = caf::atom_constant<caf::atom("reap")>;
 
 } // namespace serve

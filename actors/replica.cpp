@@ -135,6 +135,16 @@ void maybe_flush(replica_pointer self) {
   self->delayed_send(self, std::max(delay, std::chrono::microseconds(0)), flush_atom::value);
 }
 
+/// Answers queued calls whose deadline passed (408) so they stop holding a place; Ray drops
+/// cancelled requests before their batch runs.
+void drop_expired(replica_pointer self) {
+  int64_t now_ns = steady_now_ns();
+  for (auto& p : self->state.queue->remove_if(
+         [now_ns](const pending_call& p) { return expired(p, now_ns); }))
+    p.promise.deliver(make_error(errc::request_timeout,
+                                 "request timed out while waiting for its batch"));
+}
+
 /// Fails everything this replica holds: started batches with `started`, queued calls with
 /// `not_started`.
 void fail_all(replica_pointer self, const caf::error& started, const caf::error& not_started) {
@@ -175,6 +185,13 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
       if (!st.queue)
         return self->delegate(st.executors.front(), call_atom::value, std::move(req));
       auto rp = self->make_response_promise<call_reply>();
+      if (req.deadline_ns != 0) {
+        // Wake up when this call expires, to drop it while it waits for its batch.
+        auto left = std::chrono::nanoseconds(std::max<int64_t>(0, req.deadline_ns - steady_now_ns()));
+        self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(left)
+                                   + std::chrono::microseconds(100),
+                           flush_atom::value);
+      }
       st.queue->push(pending_call{std::move(req), rp}, clock_type::now());
       maybe_flush(self);
       return rp;
@@ -198,8 +215,13 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
       maybe_flush(self);
     },
     [=](flush_atom) {
-      self->state.timer_armed = false;
-      maybe_flush(self);
+      auto& st = self->state;
+      if (st.timer_armed && clock_type::now() >= st.timer_at)
+        st.timer_armed = false;
+      if (st.queue) {
+        drop_expired(self);
+        maybe_flush(self);
+      }
     },
     [=](abort_atom) {
       auto shutting_down = make_error(errc::unavailable, "the server is shutting down");

@@ -17,6 +17,11 @@ using reply_promise = caf::typed_response_promise<call_reply>;
 
 constexpr int32_t max_reroutes = 3;
 
+/// After a replica's down_msg, how long calls it had may still arrive bounced (CAF sends the
+/// down_msg and the bounces of a dying actor's mailbox in no guaranteed order); calls still
+/// open after that were started there and fail with internal.
+constexpr std::chrono::milliseconds bounce_grace{200};
+
 struct replica_entry {
   replica_actor handle;
   std::string id;
@@ -228,11 +233,23 @@ void on_replica_down(router_pointer self, const caf::down_msg& dm) {
                                    [&](const replica_entry& r) { return r.handle.id() == id; }),
                     st.replicas.end());
   st.retiring.erase(id);
-  auto i = st.in_flight.find(id);
-  if (i == st.in_flight.end()) {
+  auto& seen = *st.seen_replicas;
+  seen.erase(std::remove_if(seen.begin(), seen.end(),
+                            [&](const replica_actor& r) { return r.id() == id; }),
+             seen.end());
+  if (st.in_flight.count(id) == 0) {
     quit_if_closed(self);
     return;
   }
+  self->delayed_send(self, bounce_grace, reap_atom::value, static_cast<uint64_t>(id));
+}
+
+/// Fails the calls still open on a replica that went down bounce_grace ago.
+void reap_replica(router_pointer self, caf::actor_id id) {
+  auto& st = self->state;
+  auto i = st.in_flight.find(id);
+  if (i == st.in_flight.end())
+    return;
   auto calls = std::move(i->second);
   st.in_flight.erase(i);
   for (auto& [_, promise] : calls)
@@ -260,6 +277,9 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       return rp;
     },
     [=](update_atom, replica_set& set) { update_replicas(self, set); },
+    [=](reap_atom, uint64_t replica_id) {
+      reap_replica(self, static_cast<caf::actor_id>(replica_id));
+    },
     [=](status_atom) -> router_status {
       auto& st = self->state;
       router_status out;

@@ -1,0 +1,521 @@
+// Unit tests of the router actor, driven through fake replicas that speak replica_actor's
+// interface: one that answers at once, one that holds calls until told to release them (its
+// flush_atom handler) and can quit while holding them (abort_atom), and one that leaves every
+// call in its mailbox and quits on flush_atom, so CAF bounces them with request_receiver_down.
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <doctest/doctest.h>
+
+#include "actors/call_context.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/messages.hpp"
+#include "actors/router.hpp"
+#include "actors/runtime.hpp"
+#include "libserve/error.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using serve::call_atom;
+using serve::call_reply;
+using serve::call_request;
+using serve::replica_actor;
+
+/// The bodies of the calls a fake replica received, in order. Thread-safe.
+class call_log {
+public:
+  void add(const std::string& body) {
+    std::lock_guard<std::mutex> guard(mtx_);
+    bodies_.push_back(body);
+  }
+  std::vector<std::string> bodies() const {
+    std::lock_guard<std::mutex> guard(mtx_);
+    return bodies_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<std::string> bodies_; // protected by mtx_
+};
+
+/// Answers every call at once with "<name>:<body>".
+replica_actor::behavior_type echo_replica(replica_actor::pointer, std::string name,
+                                          std::shared_ptr<call_log> log) {
+  return {
+    [](serve::init_atom) { return true; },
+    [=](call_atom, call_request& req) -> call_reply {
+      log->add(req.body);
+      return call_reply{name + ":" + req.body, "text/plain"};
+    },
+    [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
+    [](serve::flush_atom) {},
+    [](serve::abort_atom) {},
+  };
+}
+
+struct holding_state {
+  std::string label;
+  std::shared_ptr<call_log> log;
+  std::deque<std::pair<std::string, caf::typed_response_promise<call_reply>>> held;
+  /// Releases asked for before a call arrived: the next calls are answered at once.
+  int credits = 0;
+  static inline const char* name = "holding_replica";
+};
+
+/// Holds every call; each flush_atom answers the oldest one ("<name>:<body>"); abort_atom
+/// quits with the held calls unanswered.
+replica_actor::behavior_type holding_replica(replica_actor::stateful_pointer<holding_state> self,
+                                             std::string name, std::shared_ptr<call_log> log) {
+  self->state.label = std::move(name);
+  self->state.log = std::move(log);
+  return {
+    [](serve::init_atom) { return true; },
+    [=](call_atom, call_request& req) -> caf::result<call_reply> {
+      auto& st = self->state;
+      st.log->add(req.body);
+      if (st.credits > 0) {
+        --st.credits;
+        return call_reply{st.label + ":" + req.body, "text/plain"};
+      }
+      auto rp = self->make_response_promise<call_reply>();
+      st.held.emplace_back(req.body, rp);
+      return rp;
+    },
+    [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
+    [=](serve::flush_atom) {
+      auto& st = self->state;
+      if (st.held.empty()) {
+        ++st.credits;
+        return;
+      }
+      auto [body, rp] = std::move(st.held.front());
+      st.held.pop_front();
+      rp.deliver(call_reply{st.label + ":" + body, "text/plain"});
+    },
+    [=](serve::abort_atom) { self->quit(caf::exit_reason::user_shutdown); },
+  };
+}
+
+/// Never starts a call (skips it: it stays in the mailbox); flush_atom makes it quit, and CAF
+/// answers the calls still in its mailbox with request_receiver_down.
+replica_actor::behavior_type bouncing_replica(replica_actor::pointer self,
+                                              std::shared_ptr<call_log> log) {
+  return {
+    [](serve::init_atom) { return true; },
+    [=](call_atom, call_request& req) -> caf::result<call_reply> {
+      log->add(req.body);
+      return caf::skip;
+    },
+    [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
+    [=](serve::flush_atom) { self->quit(caf::exit_reason::user_shutdown); },
+    [](serve::abort_atom) {},
+  };
+}
+
+call_request make_call(std::string body, int64_t deadline_ns = 0) {
+  call_request req;
+  req.id = "req-" + body;
+  req.method = "POST";
+  req.path = "/";
+  req.body = std::move(body);
+  req.deadline_ns = deadline_ns;
+  return req;
+}
+
+/// What a call came back with.
+struct outcome {
+  bool answered = false;
+  bool ok = false;
+  call_reply reply;
+  serve::error_info error;
+};
+
+template <class Handle>
+outcome await_reply(Handle& handle) {
+  outcome out;
+  handle.receive(
+    [&](call_reply& reply) {
+      out.answered = out.ok = true;
+      out.reply = std::move(reply);
+    },
+    [&](caf::error& err) {
+      out.answered = true;
+      out.error = serve::to_error_info(err);
+    });
+  return out;
+}
+
+/// Sends a call without waiting; the reply is collected with await_reply (2 s at most).
+auto send_call(caf::scoped_actor& self, const serve::router_actor& router, std::string body,
+               int64_t deadline_ns = 0) {
+  return self->request(router, 2s, call_atom::value, make_call(std::move(body), deadline_ns));
+}
+
+outcome call(caf::scoped_actor& self, const serve::router_actor& router, std::string body,
+             int64_t deadline_ns = 0) {
+  auto handle = send_call(self, router, std::move(body), deadline_ns);
+  return await_reply(handle);
+}
+
+serve::router_status status_of(caf::scoped_actor& self, const serve::router_actor& router) {
+  serve::router_status out;
+  self->request(router, 2s, serve::status_atom::value)
+    .receive([&](serve::router_status& st) { out = std::move(st); },
+             [&](caf::error& err) { FAIL_CHECK("status failed: " << caf::to_string(err)); });
+  return out;
+}
+
+serve::replica_set make_set(std::vector<replica_actor> replicas, uint64_t max_ongoing,
+                            int64_t max_queued = -1) {
+  serve::replica_set set;
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    set.replicas.push_back(caf::actor_cast<caf::actor>(replicas[i]));
+    set.replica_ids.push_back("r" + std::to_string(i + 1));
+  }
+  set.max_ongoing = max_ongoing;
+  set.max_queued = max_queued;
+  return set;
+}
+
+/// Polls the router until `pred(status)` holds (1 s at most).
+template <class Pred>
+bool wait_for_status(caf::scoped_actor& self, const serve::router_actor& router, Pred pred) {
+  auto until = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred(status_of(self, router)))
+      return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+serve::router_options test_router_options() {
+  serve::router_options opts;
+  opts.deployment_label = "app/model";
+  opts.seed = 42;
+  return opts;
+}
+
+template <class... Handles>
+void stop_all(caf::scoped_actor& self, const Handles&... handles) {
+  (self->send_exit(handles, caf::exit_reason::user_shutdown), ...);
+}
+
+} // namespace
+
+TEST_CASE("a call is answered with the replica's reply") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(echo_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 5));
+
+  auto out = call(self, router, "hello");
+  REQUIRE(out.ok);
+  CHECK(out.reply.body == "a:hello");
+  CHECK(out.reply.content_type == "text/plain");
+  CHECK(log->bodies() == std::vector<std::string>{"hello"});
+  stop_all(self, router, replica);
+}
+
+TEST_CASE("calls are spread by power of two choices: with two idle replicas and a cap of 1 "
+          "each, two concurrent calls land on different replicas") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log_a = std::make_shared<call_log>();
+  auto log_b = std::make_shared<call_log>();
+  auto a = sys.spawn(holding_replica, "a", log_a);
+  auto b = sys.spawn(holding_replica, "b", log_b);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({a, b}, 1));
+
+  auto first = send_call(self, router, "1");
+  auto second = send_call(self, router, "2");
+  auto st = status_of(self, router);
+  CHECK(st.queued == 0);
+  CHECK(st.in_flight == std::vector<uint64_t>{1, 1});
+  self->send(a, serve::flush_atom::value);
+  self->send(b, serve::flush_atom::value);
+  auto r1 = await_reply(first);
+  auto r2 = await_reply(second);
+  REQUIRE(r1.ok);
+  REQUIRE(r2.ok);
+  CHECK(r1.reply.body.substr(0, 2) != r2.reply.body.substr(0, 2));
+  CHECK(log_a->bodies().size() == 1);
+  CHECK(log_b->bodies().size() == 1);
+  stop_all(self, router, a, b);
+}
+
+TEST_CASE("when every replica is at its cap, calls wait in FIFO order and are sent as replicas "
+          "free up") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1));
+
+  std::vector<decltype(send_call(self, router, ""))> calls;
+  for (int i = 1; i <= 4; ++i)
+    calls.push_back(send_call(self, router, std::to_string(i)));
+  auto st = status_of(self, router);
+  CHECK(st.queued == 3);
+  CHECK(st.in_flight == std::vector<uint64_t>{1});
+
+  for (int i = 1; i <= 4; ++i) {
+    self->send(replica, serve::flush_atom::value);
+    auto out = await_reply(calls[i - 1]);
+    REQUIRE(out.ok);
+    CHECK(out.reply.body == "a:" + std::to_string(i));
+  }
+  CHECK(log->bodies() == std::vector<std::string>{"1", "2", "3", "4"});
+  CHECK(status_of(self, router).queued == 0);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE("beyond max_queued_requests a call fails at once with unavailable and 'Request "
+          "dropped due to backpressure'") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1, 2));
+
+  auto running = send_call(self, router, "1");
+  auto queued_1 = send_call(self, router, "2");
+  auto queued_2 = send_call(self, router, "3");
+  auto start = std::chrono::steady_clock::now();
+  auto dropped = call(self, router, "4");
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(dropped.answered);
+  CHECK_FALSE(dropped.ok);
+  CHECK(dropped.error.code == serve::errc::unavailable);
+  CHECK(dropped.error.message.find("Request dropped due to backpressure") != std::string::npos);
+  CHECK(elapsed < 500ms);
+  auto st = status_of(self, router);
+  CHECK(st.queued == 2);
+  CHECK(st.rejected == 1);
+
+  // The accepted calls still complete.
+  for (int i = 0; i < 3; ++i)
+    self->send(replica, serve::flush_atom::value);
+  CHECK(await_reply(running).ok);
+  CHECK(await_reply(queued_1).ok);
+  CHECK(await_reply(queued_2).ok);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE("a call bounced by a replica that stopped before starting it is routed to another "
+          "replica") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto bounced_log = std::make_shared<call_log>();
+  auto good_log = std::make_shared<call_log>();
+  auto bouncer = sys.spawn(bouncing_replica, bounced_log);
+  auto good = sys.spawn(echo_replica, "good", good_log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  // Only the bouncer at first, so the calls land in its mailbox.
+  self->send(router, serve::update_atom::value, make_set({bouncer}, 10));
+  std::vector<decltype(send_call(self, router, ""))> calls;
+  for (int i = 1; i <= 3; ++i)
+    calls.push_back(send_call(self, router, std::to_string(i)));
+  REQUIRE(wait_for_status(self, router, [](const serve::router_status& st) {
+    return st.in_flight == std::vector<uint64_t>{3};
+  }));
+  self->send(router, serve::update_atom::value, make_set({bouncer, good}, 10));
+  self->send(bouncer, serve::flush_atom::value); // quits with the 3 calls unstarted
+
+  for (int i = 1; i <= 3; ++i) {
+    auto out = await_reply(calls[i - 1]);
+    REQUIRE(out.answered);
+    CHECK_MESSAGE(out.ok, "call " << i << " failed: " << serve::to_string(out.error.code)
+                                  << ": " << out.error.message);
+    if (out.ok)
+      CHECK(out.reply.body == "good:" + std::to_string(i));
+  }
+  CHECK(good_log->bodies().size() == 3);
+  stop_all(self, router, good);
+}
+
+TEST_CASE("a replica that dies while handling a call makes the router fail that call with "
+          "internal at once, not at its timeout") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 5));
+
+  // No deadline: the router's own request to the replica would time out after ten minutes.
+  auto pending = send_call(self, router, "1");
+  REQUIRE(wait_for_status(self, router, [](const serve::router_status& st) {
+    return st.in_flight == std::vector<uint64_t>{1};
+  }));
+  auto start = std::chrono::steady_clock::now();
+  self->send(replica, serve::abort_atom::value); // quits holding the promise
+  auto out = await_reply(pending);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(out.answered);
+  CHECK_FALSE(out.ok);
+  CHECK(out.error.code == serve::errc::internal);
+  CHECK(out.error.message.find("stopped while handling") != std::string::npos);
+  CHECK(elapsed < 500ms);
+  // The dead replica is no longer offered.
+  CHECK(status_of(self, router).replica_ids.empty());
+  stop_all(self, router);
+}
+
+TEST_CASE("a call whose deadline passed while queued gets request_timeout") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1));
+
+  auto running = send_call(self, router, "1");
+  auto expiring = send_call(self, router, "2", serve::steady_now_ns() + 50'000'000);
+  auto patient = send_call(self, router, "3");
+  CHECK(status_of(self, router).queued == 2);
+  std::this_thread::sleep_for(100ms); // call 2's deadline passes while it waits
+  self->send(replica, serve::flush_atom::value);
+  CHECK(await_reply(running).ok);
+
+  auto out = await_reply(expiring);
+  REQUIRE(out.answered);
+  CHECK_FALSE(out.ok);
+  CHECK(out.error.code == serve::errc::request_timeout);
+  CHECK(out.error.message.find("queued") != std::string::npos);
+
+  // The expired call never reached the replica; the one behind it did.
+  self->send(replica, serve::flush_atom::value);
+  auto last = await_reply(patient);
+  REQUIRE(last.ok);
+  CHECK(last.reply.body == "a:3");
+  CHECK(log->bodies() == std::vector<std::string>{"1", "3"});
+  stop_all(self, router, replica);
+}
+
+TEST_CASE("with no replica and an unavailable_reason, calls fail with unavailable naming the "
+          "reason") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto router = serve::spawn_router(sys, test_router_options());
+
+  // Without a reason, a call waits for replicas...
+  self->send(router, serve::update_atom::value, serve::replica_set{});
+  auto waiting = send_call(self, router, "1");
+  CHECK(status_of(self, router).queued == 1);
+
+  // ...and when the deployment is declared failed, the waiting call and new ones fail.
+  serve::replica_set failed;
+  failed.unavailable_reason = "deployment app/model failed to deploy: constructor threw";
+  self->send(router, serve::update_atom::value, failed);
+  auto queued_out = await_reply(waiting);
+  REQUIRE(queued_out.answered);
+  CHECK_FALSE(queued_out.ok);
+  CHECK(queued_out.error.code == serve::errc::unavailable);
+  CHECK(queued_out.error.message == failed.unavailable_reason);
+
+  auto start = std::chrono::steady_clock::now();
+  auto out = call(self, router, "2");
+  CHECK(std::chrono::steady_clock::now() - start < 500ms);
+  REQUIRE(out.answered);
+  CHECK_FALSE(out.ok);
+  CHECK(out.error.code == serve::errc::unavailable);
+  CHECK(out.error.message.find("constructor threw") != std::string::npos);
+  stop_all(self, router);
+}
+
+TEST_CASE("abort fails every queued call with unavailable") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1));
+
+  auto running = send_call(self, router, "1");
+  auto queued_1 = send_call(self, router, "2");
+  auto queued_2 = send_call(self, router, "3");
+  CHECK(status_of(self, router).queued == 2);
+  self->send(router, serve::abort_atom::value);
+  for (auto* handle : {&queued_1, &queued_2}) {
+    auto out = await_reply(*handle);
+    REQUIRE(out.answered);
+    CHECK_FALSE(out.ok);
+    CHECK(out.error.code == serve::errc::unavailable);
+  }
+  CHECK(status_of(self, router).queued == 0);
+  for (auto& body : log->bodies())
+    CHECK(body == "1"); // the queued calls never reached the replica
+  // The call on the replica is answered too (never left hanging).
+  CHECK(await_reply(running).answered);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE("status reports queued calls and per-replica in-flight counts") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log_a = std::make_shared<call_log>();
+  auto log_b = std::make_shared<call_log>();
+  auto a = sys.spawn(holding_replica, "a", log_a);
+  auto b = sys.spawn(holding_replica, "b", log_b);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({a, b}, 2));
+
+  std::vector<decltype(send_call(self, router, ""))> calls;
+  for (int i = 1; i <= 6; ++i)
+    calls.push_back(send_call(self, router, std::to_string(i)));
+  auto st = status_of(self, router);
+  CHECK(st.queued == 2);
+  CHECK(st.total_requests == 6);
+  CHECK(st.rejected == 0);
+  CHECK(st.replica_ids == std::vector<std::string>{"r1", "r2"});
+  CHECK(st.in_flight == std::vector<uint64_t>{2, 2});
+
+  // One call finishes on a: a queued call takes its place.
+  self->send(a, serve::flush_atom::value);
+  REQUIRE(wait_for_status(self, router, [](const serve::router_status& s) {
+    return s.queued == 1 && s.in_flight == std::vector<uint64_t>{2, 2};
+  }));
+  for (int i = 0; i < 3; ++i) {
+    self->send(a, serve::flush_atom::value);
+    self->send(b, serve::flush_atom::value);
+  }
+  for (auto& handle : calls)
+    CHECK(await_reply(handle).ok);
+  st = status_of(self, router);
+  CHECK(st.queued == 0);
+  CHECK(st.in_flight == std::vector<uint64_t>{0, 0});
+  stop_all(self, router, a, b);
+}

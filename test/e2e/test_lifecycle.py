@@ -1,0 +1,162 @@
+"""Backpressure, timeouts, replica failure, reconfiguration, the CLI and graceful shutdown."""
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+
+from harness import BIN, Server, app, config, main, run_cli, wait_until
+
+
+def sleeper(max_ongoing=1, max_queued=-1, replicas=1):
+    return {"name": "Sleeper", "class": "Sleeper", "num_replicas": replicas,
+            "max_ongoing_requests": max_ongoing, "max_queued_requests": max_queued}
+
+
+def test_beyond_max_queued_requests_callers_get_503_backpressure():
+    cfg = config(app("bp", "/bp", [sleeper(max_ongoing=1, max_queued=1)]))
+    with Server(cfg) as s:
+        replies, _ = s.concurrently([("POST", "/bp", {"sleep_s": 0.5})] * 4)
+        statuses = sorted(r.status for r in replies)
+        assert statuses == [200, 200, 503, 503], replies
+        dropped = [r for r in replies if r.status == 503]
+        assert all(r.body.startswith("Request dropped due to backpressure") for r in dropped)
+        assert s.post("/bp", {"sleep_s": 0}).status == 200  # 503 means retry later: it works
+
+
+def test_request_timeout_s_gives_408_whether_running_or_queued():
+    cfg = config(app("slow", "/slow", [sleeper(max_ongoing=1)]), request_timeout_s=0.4)
+    with Server(cfg) as s:
+        replies, elapsed = s.concurrently([("POST", "/slow", {"sleep_s": 1.0})] * 2)
+        assert [r.status for r in replies] == [408, 408], replies
+        assert elapsed < 0.9, elapsed
+        assert "timed out after" in replies[0].body
+        time.sleep(1.2)  # let the running call finish
+        assert s.post("/slow", {"sleep_s": 0}).status == 200
+
+
+def test_a_dead_replica_is_replaced_and_requests_it_had_not_started_are_rerouted():
+    dep = {"name": "Crasher", "class": "Crasher", "num_replicas": 2, "max_ongoing_requests": 5}
+    with Server(config(app("crash", "/crash", [dep]))) as s:
+        before = {r["replica_id"] for r in
+                  s.status()["applications"]["crash"]["deployments"]["Crasher"]["replicas"]}
+        calls = [("POST", "/crash", {"crash": True, "sleep_s": 0.3})]
+        calls += [("POST", "/crash", {"sleep_s": 0.05})] * 8
+        replies, _ = s.concurrently(calls)
+        assert replies[0].status == 500 and "replica failed" in replies[0].body, replies[0]
+        # 8 calls over two replicas capped at 5: some sat behind the crashing call and were
+        # routed again; none is lost or failed
+        assert [r.status for r in replies[1:]] == [200] * 8, replies
+
+        def replaced():
+            dep = s.status()["applications"]["crash"]["deployments"]["Crasher"]
+            ids = {r["replica_id"] for r in dep["replicas"] if r["state"] == "RUNNING"}
+            return dep["status"] == "HEALTHY" and len(ids) == 2 and ids != before
+        assert wait_until(replaced, timeout=10), s.status()
+        assert "stopped unexpectedly" in s.log()
+
+
+def test_user_config_is_reapplied_through_reconfigure_without_restarting_replicas():
+    greeter = {"name": "Greeter", "class": "Greeter", "user_config": {"greeting": "Hello"}}
+    cfg = config(app("greet", "/greet", [greeter]))
+    with Server(cfg) as s:
+        first = s.post("/greet", {"name": "Ada"}).json()
+        assert first["message"] == "Hello, Ada!"
+        greeter["user_config"] = {"greeting": "Bonjour"}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(cfg, f)
+        try:
+            out = run_cli("deploy", f.name, "--address", f"http://127.0.0.1:{s.port}")
+        finally:
+            os.unlink(f.name)
+        assert out.returncode == 0, out.stderr
+        second = s.post("/greet", {"name": "Ada"}).json()
+        assert second["message"] == "Bonjour, Ada!"
+        assert second["instance"] == first["instance"]          # same object: no restart
+        assert second["replica_id"] == first["replica_id"]
+        assert second["reconfigures"] == first["reconfigures"] + 1
+
+
+def test_put_applications_scales_and_removes_applications():
+    cfg = config(app("a", "/a", [{"name": "Echo", "class": "Echo"}]),
+                 app("b", "/b", [{"name": "Noop", "class": "Noop"}]))
+    with Server(cfg) as s:
+        cfg["applications"][0]["deployments"][0]["num_replicas"] = 3
+        del cfg["applications"][1]
+        r = s.request("PUT", "/api/serve/applications/", json.dumps(cfg))
+        assert r.status == 200, r
+        st = s.status()["applications"]
+        assert set(st) == {"a"}
+        assert len(st["a"]["deployments"]["Echo"]["replicas"]) == 3
+        assert s.get("/b").status == 404
+        assert s.post("/a", '"x"').body == '"x"'
+        bad = s.request("PUT", "/api/serve/applications/", '{"applications": []}')
+        assert bad.status == 400 and "applications" in bad.body
+
+
+def test_a_bad_config_exits_non_zero_naming_the_json_path():
+    bad = config(app("x", "/x", [{"name": "N", "class": "Noop",
+                                  "batching": {"max_batch_size": 0}}]))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(bad, f)
+    try:
+        out = run_cli("run", f.name, "--port", "0", timeout=20)
+        check = run_cli("check", f.name)
+    finally:
+        os.unlink(f.name)
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    assert "applications[0].deployments[0].batching.max_batch_size" in out.stderr, out.stderr
+    assert "listening" not in out.stdout
+    assert check.returncode == 2 and "max_batch_size" in check.stderr
+    unknown = run_cli("check", os.path.join(tempfile.gettempdir(), "missing-config.json"))
+    assert unknown.returncode == 2 and "cannot read" in unknown.stderr
+
+
+def test_a_failing_constructor_stops_start_up_with_its_message():
+    cfg = config(app("broken", "/broken", [{"name": "B", "class": "BrokenConstructor"}]))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(cfg, f)
+    try:
+        out = run_cli("run", f.name, "--port", "0", timeout=20)
+    finally:
+        os.unlink(f.name)
+    assert out.returncode == 1, (out.returncode, out.stderr)
+    assert "model file is missing (on purpose)" in out.stderr, out.stderr
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["run", "--help"], ["status", "--help"], ["deploy", "--help"],
+                 ["check", "--help"]):
+        out = run_cli(*args)
+        assert out.returncode == 0 and "Usage" in out.stdout, (args, out.stdout, out.stderr)
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_status_command_prints_applications_readably():
+    cfg = config(app("noop", "/noop", [{"name": "Noop", "class": "Noop", "num_replicas": 2}]))
+    with Server(cfg) as s:
+        out = run_cli("status", "--address", f"http://127.0.0.1:{s.port}")
+        assert out.returncode == 0, out.stderr
+        assert "noop  RUNNING  route /noop" in out.stdout, out.stdout
+        assert "replicas 2/2 running" in out.stdout, out.stdout
+    down = run_cli("status", "--address", "http://127.0.0.1:1")
+    assert down.returncode == 1 and "cannot reach" in down.stderr
+
+
+def test_sigterm_drains_in_flight_requests_then_exits_zero():
+    cfg = config(app("slow", "/slow", [sleeper(max_ongoing=4)]))
+    with Server(cfg) as s:
+        results = []
+        t = threading.Thread(target=lambda: results.append(s.post("/slow", {"sleep_s": 1.0})))
+        t.start()
+        time.sleep(0.3)
+        code = s.stop(signal.SIGTERM)
+        t.join()
+        assert results and results[0].status == 200, results
+        assert code == 0, (code, s.log())
+        assert "draining" in s.log()
+
+
+if __name__ == "__main__":
+    main(globals())
