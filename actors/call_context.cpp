@@ -19,11 +19,13 @@ int64_t steady_now_ns() {
     .count();
 }
 
-std::chrono::milliseconds call_timeout(int64_t deadline_ns) {
+caf::duration call_timeout(int64_t deadline_ns, bool remote) {
+  if (!remote)
+    return caf::infinite;
   if (deadline_ns == 0)
-    return no_deadline_timeout;
+    return caf::duration{no_deadline_timeout};
   auto left_ns = std::max<int64_t>(0, deadline_ns - steady_now_ns());
-  return std::chrono::milliseconds(left_ns / 1'000'000) + deadline_grace;
+  return caf::duration{std::chrono::milliseconds(left_ns / 1'000'000) + deadline_grace};
 }
 
 void router_directory::set(const std::string& deployment, router_actor router) {
@@ -74,7 +76,9 @@ future<response> runtime_handle_backend::call(const std::string& deployment,
   creq.body = std::move(req.body);
   creq.deadline_ns = ctx.deadline_ns;
   promise<response> result;
-  ctx.self->request(router, call_timeout(ctx.deadline_ns), call_atom::value, std::move(creq))
+  bool remote = router.node() != ctx.self->node();
+  ctx.self->request(router, call_timeout(ctx.deadline_ns, remote), call_atom::value,
+                    std::move(creq))
     .then(
       [result, ctx](call_reply& reply) mutable {
         call_context_scope scope(ctx);

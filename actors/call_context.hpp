@@ -13,6 +13,8 @@
 #include <mutex>
 #include <string>
 
+#include <caf/duration.hpp>
+
 #include "actors/interfaces.hpp"
 #include "libserve/deployment.hpp"
 
@@ -21,9 +23,12 @@ namespace serve {
 /// Steady-clock now in ns, the unit of call_request::deadline_ns.
 int64_t steady_now_ns();
 
-/// Finite timeout for an actor request carrying `deadline_ns`: the time left plus a grace
-/// period, or ten minutes when the request has no deadline.
-std::chrono::milliseconds call_timeout(int64_t deadline_ns);
+/// Timeout of an actor request carrying `deadline_ns`. Local actors always answer (replicas
+/// answer expired calls themselves; routers fail the work of replicas that die), so a call to an
+/// actor on this node gets none: scheduling one per hop costs the actor clock dearly under load.
+/// A call to another node (which may vanish without a word) gets the time left plus a grace
+/// period, or ten minutes without a deadline.
+caf::duration call_timeout(int64_t deadline_ns, bool remote);
 
 /// Routers of one application by deployment name. Thread-safe.
 class router_directory {

@@ -52,7 +52,7 @@ void publish_replicas(controller_pointer self, deployment_record& dep, bool clos
   if (!closing)
     for (auto& r : dep.replicas)
       if (r.phase == replica_phase::running) {
-        set.replicas.push_back(caf::actor_cast<caf::actor>(r.handle));
+        set.replicas.push_back(r.call_target);
         set.replica_ids.push_back(r.id);
       }
   set.max_ongoing = dep.cfg.effective_max_ongoing();
@@ -101,13 +101,15 @@ void start_replica(controller_pointer self, application_record& app, deployment_
   };
   self->request(handle, replica_init_timeout, init_atom::value)
     .then(
-      [=](bool) {
+      [=](caf::actor& call_target) {
         auto [a, d] = find_records();
         if (!d)
           return;
         for (auto& r : d->replicas)
-          if (r.handle == handle && r.phase == replica_phase::starting)
+          if (r.handle == handle && r.phase == replica_phase::starting) {
             r.phase = replica_phase::running;
+            r.call_target = call_target;
+          }
         reconcile(self, *a, *d);
         check_pending(self);
       },

@@ -20,6 +20,8 @@ enum class replica_phase { starting, running, stopping };
 
 struct replica_record {
   replica_actor handle;
+  /// Where routers send this replica's calls (the replica, or its executor); set by init.
+  caf::actor call_target;
   std::string id;
   replica_phase phase = replica_phase::starting;
   double start_time_s = 0;

@@ -16,6 +16,11 @@
 
 namespace serve {
 
+/// What a router sends calls to: a replica (batching) or, without batching, its executor
+/// directly (one hop less).
+using call_target_actor
+  = caf::typed_actor<caf::replies_to<call_atom, call_request>::with<call_reply>>;
+
 /// Runs user code on its own thread (a detached actor). Executor 0 of a replica constructs the
 /// deployment on init; the others share it.
 using executor_actor = caf::typed_actor<
@@ -24,9 +29,10 @@ using executor_actor = caf::typed_actor<
   caf::replies_to<exec_atom, std::vector<call_request>>::with<std::vector<call_reply>>,
   caf::replies_to<reconfig_atom, std::string>::with<bool>>;
 
-/// One running instance of a deployment: enforces batching and feeds its executors.
+/// One running instance of a deployment: enforces batching and feeds its executors. `init`
+/// answers the call target routers should use.
 using replica_actor = caf::typed_actor<
-  caf::replies_to<init_atom>::with<bool>,
+  caf::replies_to<init_atom>::with<caf::actor>,
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<reconfig_atom, std::string, batch_settings>,
   caf::reacts_to<flush_atom>,

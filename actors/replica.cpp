@@ -82,16 +82,14 @@ void dispatch_batch(replica_pointer self, size_t executor_index, clock_type::tim
   std::vector<reply_promise> promises;
   requests.reserve(batch.size());
   promises.reserve(batch.size());
-  int64_t deadline = 0;
   for (auto& p : batch) {
-    deadline = (deadline == 0 || p.req.deadline_ns == 0) ? 0 : std::max(deadline, p.req.deadline_ns);
     requests.emplace_back(std::move(p.req));
     promises.emplace_back(std::move(p.promise));
   }
   auto batch_no = st.next_batch++;
   st.running.emplace(batch_no, std::move(promises));
   st.executor_busy[executor_index] = true;
-  self->request(st.executors[executor_index], call_timeout(deadline), exec_atom::value,
+  self->request(st.executors[executor_index], caf::infinite, exec_atom::value,
                 std::move(requests))
     .then(
       [=](std::vector<call_reply>& replies) {
@@ -177,8 +175,19 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
       caf::anon_send_exit(e, caf::exit_reason::user_shutdown);
   });
   return {
-    [=](init_atom) -> caf::delegated<bool> {
-      return self->delegate(self->state.executors.front(), init_atom::value);
+    [=](init_atom) -> caf::result<caf::actor> {
+      auto rp = self->make_response_promise<caf::actor>();
+      self->request(self->state.executors.front(), caf::infinite, init_atom::value)
+        .then(
+          [=](bool) mutable {
+            // Without batching the executor serves calls itself; with batching, we do.
+            if (self->state.queue)
+              rp.deliver(caf::actor_cast<caf::actor>(self));
+            else
+              rp.deliver(caf::actor_cast<caf::actor>(self->state.executors.front()));
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [=](call_atom, call_request& req) -> caf::result<call_reply> {
       auto& st = self->state;

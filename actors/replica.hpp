@@ -1,8 +1,8 @@
 // The replica: one running instance of a deployment.
 //
-// Protocol: `init` constructs the deployment (on executor 0's thread) and answers true or the
-// constructor's error. `call` is answered with the deployment's reply. Without batching a call
-// is delegated to the executor, which answers the caller directly. With batching the replica
+// Protocol: `init` constructs the deployment (on executor 0's thread) and answers the actor that
+// routers send calls to, or the constructor's error. Without batching that is executor 0
+// itself (no hop through the replica); a `call` reaching the replica anyway is delegated to it. With batching the replica
 // gathers calls in a batch_queue (Ray's @serve.batch timing) and hands whole batches to up to
 // max_concurrent_batches executors; every caller of a batch gets its own reply, or the batch's
 // error. Calls whose deadline passed while queued are dropped with request_timeout. When an

@@ -23,7 +23,7 @@ constexpr int32_t max_reroutes = 3;
 constexpr std::chrono::milliseconds bounce_grace{200};
 
 struct replica_entry {
-  replica_actor handle;
+  call_target_actor handle;
   std::string id;
   size_t in_flight = 0;
 };
@@ -48,10 +48,10 @@ struct router_state {
   std::string unavailable_reason;
   bool closing = false;
   /// Replicas removed from the set that still had calls: stopped when those finish.
-  std::map<caf::actor_id, replica_actor> retiring;
+  std::map<caf::actor_id, call_target_actor> retiring;
   /// Every replica this router was given, stopped when the router ends.
-  std::shared_ptr<std::vector<replica_actor>> seen_replicas
-    = std::make_shared<std::vector<replica_actor>>();
+  std::shared_ptr<std::vector<call_target_actor>> seen_replicas
+    = std::make_shared<std::vector<call_target_actor>>();
   std::optional<replica_chooser> chooser;
   std::vector<replica_load> loads; // scratch
   static inline const char* name = "router";
@@ -116,7 +116,7 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
   auto replica = entry.handle.id();
   auto call_no = st.next_call++;
   st.in_flight[replica].emplace(call_no, qc.promise);
-  auto timeout = call_timeout(qc.req.deadline_ns);
+  auto timeout = call_timeout(qc.req.deadline_ns, entry.handle.node() != self->node());
   auto req_copy = qc.req; // kept for a re-route if the replica stops before starting it
   self->request(entry.handle, timeout, call_atom::value, std::move(qc.req))
     .then(
@@ -190,7 +190,7 @@ void update_replicas(router_pointer self, replica_set& set) {
   auto& st = self->state;
   std::vector<replica_entry> next;
   for (size_t i = 0; i < set.replicas.size(); ++i) {
-    auto handle = caf::actor_cast<replica_actor>(set.replicas[i]);
+    auto handle = caf::actor_cast<call_target_actor>(set.replicas[i]);
     replica_entry entry{handle, i < set.replica_ids.size() ? set.replica_ids[i] : "", 0};
     auto known = std::find_if(st.replicas.begin(), st.replicas.end(),
                               [&](const replica_entry& r) { return r.handle == handle; });
@@ -235,7 +235,7 @@ void on_replica_down(router_pointer self, const caf::down_msg& dm) {
   st.retiring.erase(id);
   auto& seen = *st.seen_replicas;
   seen.erase(std::remove_if(seen.begin(), seen.end(),
-                            [&](const replica_actor& r) { return r.id() == id; }),
+                            [&](const call_target_actor& r) { return r.id() == id; }),
              seen.end());
   if (st.in_flight.count(id) == 0) {
     quit_if_closed(self);

@@ -175,12 +175,13 @@ void http_ingress::handle_application(const httplib::Request& req, httplib::Resp
   call.path = route_table::remaining_path(*route, req.path);
   call.query = query_of(req);
   call.body = req.body;
-  std::chrono::milliseconds timeout = call_timeout(0);
+  // The router is local and always answers: only a configured request_timeout_s needs a timer.
+  caf::duration timeout = caf::infinite;
   if (opts_.request_timeout_s) {
     auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(*opts_.request_timeout_s));
     call.deadline_ns = steady_now_ns() + budget.count();
-    timeout = std::chrono::duration_cast<std::chrono::milliseconds>(budget);
+    timeout = caf::duration{std::chrono::duration_cast<std::chrono::microseconds>(budget)};
   }
   auto& bridge = bridge_for_this_thread(sys_);
   bridge->request(route->router, timeout, call_atom::value, std::move(call))

@@ -6,6 +6,8 @@
 // There is deliberately no blocking get(): composition is continuation-based.
 //
 // Not thread-safe: a promise, its futures and their continuations belong to one thread.
+// One continuation per future: then()/on_error() move the value out (bodies can be large);
+// to use a result twice, copy it inside the single continuation.
 #pragma once
 
 #include <exception>
