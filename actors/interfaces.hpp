@@ -45,7 +45,8 @@ using router_actor = caf::typed_actor<
   caf::reacts_to<update_atom, replica_set>,
   caf::replies_to<status_atom>::with<router_status>,
   caf::reacts_to<abort_atom>,
-  caf::reacts_to<reap_atom, uint64_t>>;
+  caf::reacts_to<reap_atom, uint64_t>,
+  caf::reacts_to<flush_atom>>;
 
 /// Owns the desired state (the config): applies configs, replaces failed replicas, reports
 /// status as Ray Serve's JSON, and stops everything on drain.

@@ -22,6 +22,12 @@ constexpr int32_t max_reroutes = 3;
 /// open after that were started there and fail with internal.
 constexpr std::chrono::milliseconds bounce_grace{200};
 
+/// Period of the sweep that answers calls past their deadline (queued or on a replica) and
+/// calls without a deadline that got no answer for max_call_wait: the router's finite timeouts,
+/// kept by one timer per router instead of one per call.
+constexpr std::chrono::milliseconds sweep_period{250};
+constexpr std::chrono::minutes max_call_wait{10};
+
 struct replica_entry {
   call_target_actor handle;
   std::string id;
@@ -33,12 +39,23 @@ struct queued_call {
   reply_promise promise;
 };
 
+/// A call sent to a replica. `req` is kept for a re-route if the replica stops before starting
+/// it; `answered` is set when the router answered the caller itself (timeout, dead replica) -
+/// the slot still counts against the replica until the replica answers or goes down.
+struct call_slot {
+  call_request req;
+  reply_promise promise;
+  int64_t sent_ns = 0;
+  bool answered = false;
+};
+
 struct router_state {
   router_options opts;
   std::vector<replica_entry> replicas;
   std::deque<queued_call> queue;
   /// Calls on replicas, by replica actor id and call number: failed here if the replica dies.
-  std::map<caf::actor_id, std::map<uint64_t, reply_promise>> in_flight;
+  std::map<caf::actor_id, std::map<uint64_t, call_slot>> in_flight;
+  bool sweep_armed = false;
   uint64_t next_call = 0;
   uint64_t max_ongoing = 5;
   int64_t max_queued = -1;
@@ -88,12 +105,19 @@ caf::error unavailable_error(router_pointer self) {
                                          : st.unavailable_reason);
 }
 
-/// Forgets a finished call; false when it was already failed (its replica went down).
-bool finish_call(router_pointer self, caf::actor_id replica, uint64_t call_no) {
+/// Forgets a finished call and returns its slot; nullopt when it is gone (its replica went down
+/// and the call was failed).
+std::optional<call_slot> finish_call(router_pointer self, caf::actor_id replica,
+                                     uint64_t call_no) {
   auto& st = self->state;
   auto i = st.in_flight.find(replica);
-  if (i == st.in_flight.end() || i->second.erase(call_no) == 0)
-    return false;
+  if (i == st.in_flight.end())
+    return std::nullopt;
+  auto j = i->second.find(call_no);
+  if (j == i->second.end())
+    return std::nullopt;
+  std::optional<call_slot> slot{std::move(j->second)};
+  i->second.erase(j);
   if (i->second.empty()) {
     st.in_flight.erase(i);
     auto retired = st.retiring.find(replica);
@@ -106,7 +130,42 @@ bool finish_call(router_pointer self, caf::actor_id replica, uint64_t call_no) {
     if (r.handle.id() == replica && r.in_flight > 0)
       --r.in_flight;
   quit_if_closed(self);
-  return true;
+  return slot;
+}
+
+void arm_sweep(router_pointer self) {
+  auto& st = self->state;
+  if (!st.sweep_armed && (!st.in_flight.empty() || !st.queue.empty())) {
+    st.sweep_armed = true;
+    self->delayed_send(self, sweep_period, flush_atom::value);
+  }
+}
+
+/// Answers calls past their deadline with request_timeout, and calls without one that waited
+/// max_call_wait for their replica.
+void sweep(router_pointer self) {
+  auto& st = self->state;
+  st.sweep_armed = false;
+  auto now = steady_now_ns();
+  auto max_wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(max_call_wait).count();
+  for (auto& [_, calls] : st.in_flight)
+    for (auto& [__, slot] : calls) {
+      bool expired = slot.req.deadline_ns != 0 ? slot.req.deadline_ns <= now
+                                               : now - slot.sent_ns >= max_wait_ns;
+      if (expired && !slot.answered) {
+        slot.answered = true;
+        slot.promise.deliver(make_error(errc::request_timeout, "request timed out on its replica"));
+      }
+    }
+  for (auto i = st.queue.begin(); i != st.queue.end();) {
+    if (past_deadline(i->req)) {
+      i->promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
+      i = st.queue.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  arm_sweep(self);
 }
 
 void dispatch(router_pointer self, size_t index, queued_call qc) {
@@ -115,24 +174,28 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
   ++entry.in_flight;
   auto replica = entry.handle.id();
   auto call_no = st.next_call++;
-  st.in_flight[replica].emplace(call_no, qc.promise);
   auto timeout = call_timeout(qc.req.deadline_ns, entry.handle.node() != self->node());
-  auto req_copy = qc.req; // kept for a re-route if the replica stops before starting it
-  self->request(entry.handle, timeout, call_atom::value, std::move(qc.req))
+  auto msg = qc.req; // the slot keeps the original for a re-route
+  st.in_flight[replica].emplace(call_no,
+                                call_slot{std::move(qc.req), std::move(qc.promise), steady_now_ns()});
+  arm_sweep(self);
+  self->request(entry.handle, timeout, call_atom::value, std::move(msg))
     .then(
-      [=](call_reply& reply) mutable {
-        if (finish_call(self, replica, call_no))
-          qc.promise.deliver(std::move(reply));
+      [self, replica, call_no](call_reply& reply) {
+        auto slot = finish_call(self, replica, call_no);
+        if (slot && !slot->answered)
+          slot->promise.deliver(std::move(reply));
         drain_queue(self);
       },
-      [=](caf::error& err) mutable {
-        if (!finish_call(self, replica, call_no))
+      [self, replica, call_no](caf::error& err) {
+        auto slot = finish_call(self, replica, call_no);
+        if (!slot || slot->answered)
           return;
-        if (err == caf::sec::request_receiver_down && req_copy.reroutes < max_reroutes) {
-          ++req_copy.reroutes;
-          route(self, queued_call{std::move(req_copy), qc.promise}, true);
+        if (err == caf::sec::request_receiver_down && slot->req.reroutes < max_reroutes) {
+          ++slot->req.reroutes;
+          route(self, queued_call{std::move(slot->req), std::move(slot->promise)}, true);
         } else {
-          qc.promise.deliver(std::move(err));
+          slot->promise.deliver(std::move(err));
         }
         drain_queue(self);
       });
@@ -166,6 +229,7 @@ void route(router_pointer self, queued_call qc, bool first_in_line) {
     st.queue.push_front(std::move(qc));
   else
     st.queue.push_back(std::move(qc));
+  arm_sweep(self);
 }
 
 void drain_queue(router_pointer self) {
@@ -252,9 +316,10 @@ void reap_replica(router_pointer self, caf::actor_id id) {
     return;
   auto calls = std::move(i->second);
   st.in_flight.erase(i);
-  for (auto& [_, promise] : calls)
-    promise.deliver(make_error(errc::internal, "the replica of " + st.opts.deployment_label
-                                                 + " stopped while handling the request"));
+  for (auto& [_, slot] : calls)
+    if (!slot.answered)
+      slot.promise.deliver(make_error(errc::internal, "the replica of " + st.opts.deployment_label
+                                                        + " stopped while handling the request"));
   quit_if_closed(self);
 }
 
@@ -277,6 +342,7 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       return rp;
     },
     [=](update_atom, replica_set& set) { update_replicas(self, set); },
+    [=](flush_atom) { sweep(self); },
     [=](reap_atom, uint64_t replica_id) {
       reap_replica(self, static_cast<caf::actor_id>(replica_id));
     },
@@ -299,8 +365,9 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
         qc.promise.deliver(shutting_down);
       st.queue.clear();
       for (auto& [_, calls] : st.in_flight)
-        for (auto& [__, promise] : calls)
-          promise.deliver(shutting_down);
+        for (auto& [__, slot] : calls)
+          if (!slot.answered)
+            slot.promise.deliver(shutting_down);
       st.in_flight.clear();
       for (auto& r : st.replicas)
         r.in_flight = 0;

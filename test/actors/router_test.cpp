@@ -538,3 +538,41 @@ TEST_CASE("status reports queued calls and per-replica in-flight counts") {
   CHECK(st.in_flight == std::vector<uint64_t>{0, 0});
   stop_all(self, router, a, b);
 }
+
+TEST_CASE("the router answers calls past their deadline itself, queued or on a replica, without "
+          "a timer per call") {
+  caf::actor_system_config cfg;
+  serve::configure_actor_system(cfg, {});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1));
+
+  auto deadline = serve::steady_now_ns() + 100'000'000; // 100 ms
+  auto running = send_call(self, router, "1", deadline);
+  auto queued = send_call(self, router, "2", deadline);
+  auto start = std::chrono::steady_clock::now();
+  auto on_replica = await_reply(running);
+  auto in_queue = await_reply(queued);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(on_replica.answered);
+  CHECK(on_replica.error.code == serve::errc::request_timeout);
+  CHECK(on_replica.error.message.find("on its replica") != std::string::npos);
+  REQUIRE(in_queue.answered);
+  CHECK(in_queue.error.code == serve::errc::request_timeout);
+  CHECK(elapsed < 1s); // the sweep runs every 250 ms
+  // The held call still occupies the replica until the replica answers; then it is free.
+  CHECK(status_of(self, router).in_flight == std::vector<uint64_t>{1});
+  self->send(replica, serve::flush_atom::value);
+  REQUIRE(wait_for_status(self, router, [](const serve::router_status& st) {
+    return st.in_flight == std::vector<uint64_t>{0};
+  }));
+  auto next = send_call(self, router, "3");
+  self->send(replica, serve::flush_atom::value);
+  auto after = await_reply(next);
+  REQUIRE(after.ok);
+  CHECK(after.reply.body == "a:3");
+  stop_all(self, router, replica);
+}
