@@ -270,6 +270,17 @@ caf::result<apply_result> apply_config(controller_pointer self, const std::strin
   auto& st = self->state;
   if (st.draining)
     return make_error(errc::unavailable, "the server is shutting down");
+  for (size_t a = 0; a < parsed.config->applications.size(); ++a) {
+    auto& app = parsed.config->applications[a];
+    for (size_t d = 0; d < app.deployments.size(); ++d)
+      if (app.deployments[d].type == deployment_config::kind::model)
+        return make_error(errc::invalid_argument,
+                          "invalid config: applications[" + std::to_string(a) + "].deployments["
+                            + std::to_string(d) + "].model: serving ONNX models (\""
+                            + app.deployments[d].model.uri
+                            + "\") is not available in this build yet; use \"class\" or "
+                              "\"graph\"");
+  }
   st.config = *parsed.config;
   std::vector<std::string> gone;
   for (auto& [name, _] : st.apps) {

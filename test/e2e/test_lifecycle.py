@@ -125,6 +125,19 @@ def test_a_failing_constructor_stops_start_up_with_its_message():
     assert "model file is missing (on purpose)" in out.stderr, out.stderr
 
 
+def test_a_model_deployment_is_refused_clearly_until_onnx_serving_exists():
+    cfg = config(app("m", "/m", [{"name": "M", "model": {"uri": "models:/iris@production"}}]))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(cfg, f)
+    try:
+        out = run_cli("run", f.name, "--port", "0", timeout=20)
+    finally:
+        os.unlink(f.name)
+    assert out.returncode == 1, (out.returncode, out.stderr)
+    assert "applications[0].deployments[0].model" in out.stderr, out.stderr
+    assert "models:/iris@production" in out.stderr
+
+
 def test_every_command_has_help():
     for args in (["--help"], ["run", "--help"], ["status", "--help"], ["deploy", "--help"],
                  ["check", "--help"]):
