@@ -11,6 +11,8 @@
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
+#include "test/actors/actor_fixture.hpp"
+
 #include "actors/call_context.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/messages.hpp"
@@ -227,11 +229,7 @@ outcome call(caf::scoped_actor& self, const serve::replica_actor& replica, std::
 
 using namespace replica_test;
 
-TEST_CASE("init constructs the deployment and reports a constructor failure as an error") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "init constructs the deployment and reports a constructor failure as an error") {
 
   auto good = serve::spawn_replica(sys, options_for("TestEcho"));
   auto good_init = init(self, good);
@@ -257,11 +255,7 @@ TEST_CASE("init constructs the deployment and reports a constructor failure as a
     self->send_exit(r, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("without batching each call reaches handle()") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "without batching each call reaches handle()") {
   auto replica = serve::spawn_replica(sys, options_for("TestEcho"));
   REQUIRE(init(self, replica).ok);
 
@@ -279,11 +273,7 @@ TEST_CASE("without batching each call reaches handle()") {
   self->send_exit(replica, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("with batching, concurrent calls arrive as one batch no larger than max_batch_size") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "with batching, concurrent calls arrive as one batch no larger than max_batch_size") {
   recorder.clear();
   auto replica = serve::spawn_replica(sys, batched("TestBatchSizes", 5, 100ms));
   REQUIRE(init(self, replica).ok);
@@ -309,11 +299,7 @@ TEST_CASE("with batching, concurrent calls arrive as one batch no larger than ma
   self->send_exit(replica, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("a lone call waits for batch_wait_timeout before its batch runs") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "a lone call waits for batch_wait_timeout before its batch runs") {
   recorder.clear();
   auto replica = serve::spawn_replica(sys, batched("TestBatchSizes", 5, 200ms));
   REQUIRE(init(self, replica).ok);
@@ -329,12 +315,8 @@ TEST_CASE("a lone call waits for batch_wait_timeout before its batch runs") {
   self->send_exit(replica, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("a batch handler returning the wrong number of results fails every caller with "
+TEST_CASE_FIXTURE(actor_fixture, "a batch handler returning the wrong number of results fails every caller with "
           "internal naming the counts") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto replica = serve::spawn_replica(sys, batched("TestShortBatch", 3, 100ms));
   REQUIRE(init(self, replica).ok);
 
@@ -351,11 +333,7 @@ TEST_CASE("a batch handler returning the wrong number of results fails every cal
   self->send_exit(replica, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("a throwing batch handler fails every caller of that batch and the next batch works") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "a throwing batch handler fails every caller of that batch and the next batch works") {
   auto replica = serve::spawn_replica(sys, batched("TestThrowingBatch", 3, 50ms));
   REQUIRE(init(self, replica).ok);
 
@@ -381,11 +359,7 @@ TEST_CASE("a throwing batch handler fails every caller of that batch and the nex
   self->send_exit(replica, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("a call whose deadline has passed is dropped from its batch with request_timeout") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "a call whose deadline has passed is dropped from its batch with request_timeout") {
   recorder.clear();
   auto replica = serve::spawn_replica(sys, batched("TestBatchSizes", 2, 50ms));
   REQUIRE(init(self, replica).ok);
@@ -404,11 +378,7 @@ TEST_CASE("a call whose deadline has passed is dropped from its batch with reque
   self->send_exit(replica, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("user code throwing replica_failure takes the replica down") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "user code throwing replica_failure takes the replica down") {
   auto replica = serve::spawn_replica(sys, options_for("TestReplicaFailure"));
   REQUIRE(init(self, replica).ok);
   self->monitor(replica);

@@ -14,6 +14,8 @@
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
+#include "test/actors/actor_fixture.hpp"
+
 #include "actors/call_context.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/messages.hpp"
@@ -224,11 +226,7 @@ void stop_all(caf::scoped_actor& self, const Handles&... handles) {
 
 } // namespace
 
-TEST_CASE("a call is answered with the replica's reply") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "a call is answered with the replica's reply") {
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(echo_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());
@@ -242,12 +240,8 @@ TEST_CASE("a call is answered with the replica's reply") {
   stop_all(self, router, replica);
 }
 
-TEST_CASE("calls are spread by power of two choices: with two idle replicas and a cap of 1 "
+TEST_CASE_FIXTURE(actor_fixture, "calls are spread by power of two choices: with two idle replicas and a cap of 1 "
           "each, two concurrent calls land on different replicas") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto log_a = std::make_shared<call_log>();
   auto log_b = std::make_shared<call_log>();
   auto a = sys.spawn(holding_replica, "a", log_a);
@@ -272,12 +266,8 @@ TEST_CASE("calls are spread by power of two choices: with two idle replicas and 
   stop_all(self, router, a, b);
 }
 
-TEST_CASE("when every replica is at its cap, calls wait in FIFO order and are sent as replicas "
+TEST_CASE_FIXTURE(actor_fixture, "when every replica is at its cap, calls wait in FIFO order and are sent as replicas "
           "free up") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());
@@ -301,12 +291,8 @@ TEST_CASE("when every replica is at its cap, calls wait in FIFO order and are se
   stop_all(self, router, replica);
 }
 
-TEST_CASE("beyond max_queued_requests a call fails at once with unavailable and 'Request "
+TEST_CASE_FIXTURE(actor_fixture, "beyond max_queued_requests a call fails at once with unavailable and 'Request "
           "dropped due to backpressure'") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());
@@ -336,12 +322,8 @@ TEST_CASE("beyond max_queued_requests a call fails at once with unavailable and 
   stop_all(self, router, replica);
 }
 
-TEST_CASE("a call bounced by a replica that stopped before starting it is routed to another "
+TEST_CASE_FIXTURE(actor_fixture, "a call bounced by a replica that stopped before starting it is routed to another "
           "replica") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto bounced_log = std::make_shared<call_log>();
   auto good_log = std::make_shared<call_log>();
   auto bouncer = sys.spawn(bouncing_replica, bounced_log);
@@ -375,12 +357,8 @@ TEST_CASE("a call bounced by a replica that stopped before starting it is routed
   stop_all(self, router, good);
 }
 
-TEST_CASE("a replica that dies while handling a call makes the router fail that call with "
+TEST_CASE_FIXTURE(actor_fixture, "a replica that dies while handling a call makes the router fail that call with "
           "internal at once, not at its timeout") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());
@@ -405,11 +383,7 @@ TEST_CASE("a replica that dies while handling a call makes the router fail that 
   stop_all(self, router);
 }
 
-TEST_CASE("a call whose deadline passed while queued gets request_timeout") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "a call whose deadline passed while queued gets request_timeout") {
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());
@@ -438,12 +412,8 @@ TEST_CASE("a call whose deadline passed while queued gets request_timeout") {
   stop_all(self, router, replica);
 }
 
-TEST_CASE("with no replica and an unavailable_reason, calls fail with unavailable naming the "
+TEST_CASE_FIXTURE(actor_fixture, "with no replica and an unavailable_reason, calls fail with unavailable naming the "
           "reason") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto router = serve::spawn_router(sys, test_router_options());
 
   // Without a reason, a call waits for replicas...
@@ -471,11 +441,7 @@ TEST_CASE("with no replica and an unavailable_reason, calls fail with unavailabl
   stop_all(self, router);
 }
 
-TEST_CASE("abort fails every queued call with unavailable") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "abort fails every queued call with unavailable") {
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());
@@ -500,11 +466,7 @@ TEST_CASE("abort fails every queued call with unavailable") {
   stop_all(self, router, replica);
 }
 
-TEST_CASE("status reports queued calls and per-replica in-flight counts") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+TEST_CASE_FIXTURE(actor_fixture, "status reports queued calls and per-replica in-flight counts") {
   auto log_a = std::make_shared<call_log>();
   auto log_b = std::make_shared<call_log>();
   auto a = sys.spawn(holding_replica, "a", log_a);
@@ -539,12 +501,8 @@ TEST_CASE("status reports queued calls and per-replica in-flight counts") {
   stop_all(self, router, a, b);
 }
 
-TEST_CASE("the router answers calls past their deadline itself, queued or on a replica, without "
+TEST_CASE_FIXTURE(actor_fixture, "the router answers calls past their deadline itself, queued or on a replica, without "
           "a timer per call") {
-  caf::actor_system_config cfg;
-  serve::configure_actor_system(cfg, {});
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
   auto router = serve::spawn_router(sys, test_router_options());

@@ -9,6 +9,16 @@ import time
 from harness import BIN, Server, app, config, main, run_cli, wait_until
 
 
+def run_with_config(cfg, *args, timeout=20):
+    """Runs `actorserve <args...> CONFIG_FILE` with cfg written to a temporary file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(cfg, f)
+    try:
+        return run_cli(*args[:1], f.name, *args[1:], timeout=timeout)
+    finally:
+        os.unlink(f.name)
+
+
 def sleeper(max_ongoing=1, max_queued=-1, replicas=1):
     return {"name": "Sleeper", "class": "Sleeper", "num_replicas": replicas,
             "max_ongoing_requests": max_ongoing, "max_queued_requests": max_queued}
@@ -64,12 +74,7 @@ def test_user_config_is_reapplied_through_reconfigure_without_restarting_replica
         first = s.post("/greet", {"name": "Ada"}).json()
         assert first["message"] == "Hello, Ada!"
         greeter["user_config"] = {"greeting": "Bonjour"}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(cfg, f)
-        try:
-            out = run_cli("deploy", f.name, "--address", f"http://127.0.0.1:{s.port}")
-        finally:
-            os.unlink(f.name)
+        out = run_with_config(cfg, "deploy", "--address", f"http://127.0.0.1:{s.port}")
         assert out.returncode == 0, out.stderr
         second = s.post("/greet", {"name": "Ada"}).json()
         assert second["message"] == "Bonjour, Ada!"
@@ -98,13 +103,8 @@ def test_put_applications_scales_and_removes_applications():
 def test_a_bad_config_exits_non_zero_naming_the_json_path():
     bad = config(app("x", "/x", [{"name": "N", "class": "Noop",
                                   "batching": {"max_batch_size": 0}}]))
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(bad, f)
-    try:
-        out = run_cli("run", f.name, "--port", "0", timeout=20)
-        check = run_cli("check", f.name)
-    finally:
-        os.unlink(f.name)
+    out = run_with_config(bad, "run", "--port", "0")
+    check = run_with_config(bad, "check")
     assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
     assert "applications[0].deployments[0].batching.max_batch_size" in out.stderr, out.stderr
     assert "listening" not in out.stdout
@@ -115,24 +115,14 @@ def test_a_bad_config_exits_non_zero_naming_the_json_path():
 
 def test_a_failing_constructor_stops_start_up_with_its_message():
     cfg = config(app("broken", "/broken", [{"name": "B", "class": "BrokenConstructor"}]))
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(cfg, f)
-    try:
-        out = run_cli("run", f.name, "--port", "0", timeout=20)
-    finally:
-        os.unlink(f.name)
+    out = run_with_config(cfg, "run", "--port", "0")
     assert out.returncode == 1, (out.returncode, out.stderr)
     assert "model file is missing (on purpose)" in out.stderr, out.stderr
 
 
 def test_a_model_deployment_is_refused_clearly_until_onnx_serving_exists():
     cfg = config(app("m", "/m", [{"name": "M", "model": {"uri": "models:/iris@production"}}]))
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(cfg, f)
-    try:
-        out = run_cli("run", f.name, "--port", "0", timeout=20)
-    finally:
-        os.unlink(f.name)
+    out = run_with_config(cfg, "run", "--port", "0")
     assert out.returncode == 1, (out.returncode, out.stderr)
     assert "applications[0].deployments[0].model" in out.stderr, out.stderr
     assert "models:/iris@production" in out.stderr
