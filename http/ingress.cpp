@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include <sys/socket.h>
+
 #include <caf/all.hpp>
 #include <httplib.h>
 #include <rapidjson/stringbuffer.h>
@@ -13,6 +15,11 @@
 namespace serve {
 
 namespace {
+
+/// Pending-connection queue of the listening socket. cpp-httplib 0.11 listens with a backlog of
+/// 5: a burst of new connections while the accept thread waits for a core overflows it, and the
+/// dropped SYNs cost their clients a 1 s retransmit. The kernel caps this at somaxconn.
+constexpr int listen_backlog = 4096;
 
 /// The calling HTTP thread's bridge actor. Created on first use; destroyed when the thread
 /// ends, which happens inside serve(), before the actor system goes away.
@@ -76,6 +83,10 @@ http_ingress::http_ingress(caf::actor_system& sys, controller_actor controller, 
   server_->set_keep_alive_timeout(
     static_cast<time_t>(std::max(1.0, std::ceil(opts_.keep_alive_timeout_s))));
   server_->set_payload_max_length(opts_.max_body_bytes);
+  server_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   install_handlers();
 }
 
@@ -88,11 +99,14 @@ int http_ingress::bind(std::string& error) {
   } else if (!server_->bind_to_port(opts_.host, port)) {
     port = -1;
   }
-  if (port < 0)
+  if (port < 0) {
     error = "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port)
             + " (address in use or not available)";
-  else
-    opts_.port = port;
+    return port;
+  }
+  opts_.port = port;
+  if (listen_fd_ >= 0)
+    ::listen(listen_fd_, listen_backlog); // re-listening on a bound socket resizes its queue
   return port;
 }
 

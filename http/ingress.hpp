@@ -66,6 +66,8 @@ private:
   http_options opts_;
   std::unique_ptr<httplib::Server> server_;
   std::atomic<bool> draining_{false};
+  /// The listening socket, captured when httplib creates it (to raise its backlog).
+  std::atomic<int> listen_fd_{-1};
   mutable std::mutex routes_mtx_;
   std::shared_ptr<const route_table> routes_; // protected by routes_mtx_
 };

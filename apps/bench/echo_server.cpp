@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <pthread.h>
 
 namespace {
@@ -93,6 +94,11 @@ int main(int argc, char** argv) {
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(10000);
   server.set_keep_alive_timeout(5);
+  int listen_fd = -1; // same listen backlog as the ingress (http/ingress.cpp)
+  server.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;
+  });
   auto reply_ok = [](const httplib::Request&, httplib::Response& res) {
     res.set_content("\"ok\"", "application/json");
   };
@@ -105,6 +111,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "echo_server: cannot listen on %s:%d\n", opts.host.c_str(), opts.port);
     return 1;
   }
+  if (listen_fd >= 0)
+    ::listen(listen_fd, 4096);
   std::printf("echo_server listening on http://%s:%d\n", opts.host.c_str(), port);
   std::fflush(stdout);
 
