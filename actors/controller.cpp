@@ -364,6 +364,7 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
     [=](apply_atom, std::string& text) -> caf::result<apply_result> {
       return apply_config(self, text);
     },
+    [=](routes_atom) -> apply_result { return current_routes(self); },
     [=](status_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       collect_status(self, rp);

@@ -9,7 +9,8 @@
 //   through the deployment's reconfigure hook without a restart; applications no longer listed
 //   are deleted. Answered once every replica has started, with the routes to serve, or with the
 //   first deployment's start-up error.
-// - `status` answers Ray Serve's GET /api/serve/applications/ JSON.
+// - `status` answers Ray Serve's GET /api/serve/applications/ JSON; `routes` the routes of the
+//   applications as they stand (also after an apply that failed half-way).
 // - A replica that dies unexpectedly is replaced; the router has already failed or re-routed
 //   its calls.
 // - `abort` fails every queued and in-flight call (shutdown after the grace period);

@@ -53,6 +53,7 @@ using router_actor = caf::typed_actor<
 using controller_actor = caf::typed_actor<
   caf::replies_to<apply_atom, std::string>::with<apply_result>,
   caf::replies_to<status_atom>::with<std::string>,
+  caf::replies_to<routes_atom>::with<apply_result>,
   caf::reacts_to<abort_atom>,
   caf::replies_to<drain_atom>::with<bool>>;
 

@@ -149,7 +149,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using abort_atom = caf::atom_constant<caf::atom("abort")>;
-using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using routes_atom = caf::atom_constant<caf::atom("routes")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
 
 } // namespace serve

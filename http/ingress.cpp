@@ -156,6 +156,13 @@ void http_ingress::install_handlers() {
   s.Delete(any, app);
   s.Patch(any, app);
   s.Options(any, app);
+  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 413 && res.body.empty())
+      res.set_content("request body of " + req.get_header_value("Content-Length")
+                        + " bytes is over the limit http_options.max_body_bytes="
+                        + std::to_string(opts_.max_body_bytes),
+                      "text/plain");
+  });
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown error";
     try {
@@ -229,7 +236,17 @@ void http_ingress::handle_apply(const httplib::Request& req, httplib::Response& 
         set_routes(result.routes);
         res.set_content(json_string_array(result.warnings), "application/json");
       },
-      [&](caf::error& err) { write_error(res, to_error_info(err)); });
+      [&](caf::error& err) {
+        write_error(res, to_error_info(err));
+        refresh_routes(); // a failed apply may still have removed or added applications
+      });
+}
+
+void http_ingress::refresh_routes() {
+  auto& bridge = bridge_for_this_thread(sys_);
+  bridge->request(controller_, std::chrono::seconds(10), routes_atom::value)
+    .receive([&](apply_result& current) { set_routes(std::move(current.routes)); },
+             [&](caf::error&) {});
 }
 
 } // namespace serve

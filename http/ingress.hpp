@@ -60,6 +60,7 @@ private:
   void handle_application(const httplib::Request& req, httplib::Response& res);
   void handle_status(httplib::Response& res);
   void handle_apply(const httplib::Request& req, httplib::Response& res);
+  void refresh_routes();
 
   caf::actor_system& sys_;
   controller_actor controller_;

@@ -1,4 +1,6 @@
 """HTTP ingress: routing, Ray's helper routes, request ids, body limit, user exceptions."""
+import subprocess
+
 from harness import Server, app, config, main
 
 CONFIG = config(
@@ -37,7 +39,9 @@ def test_request_id_is_echoed_or_generated():
 
 def test_body_over_the_limit_is_413():
     with Server(CONFIG) as s:
-        assert s.post("/a", '"' + "x" * 2000 + '"').status == 413
+        too_big = s.post("/a", '"' + "x" * 2000 + '"')
+        assert too_big.status == 413
+        assert "max_body_bytes=1024" in too_big.body, too_big.body
         assert s.post("/a", '"small"').status == 200
 
 
@@ -52,10 +56,18 @@ def test_user_exception_is_500_and_the_server_stays_up():
         assert s.get("/noop").status == 200
 
 
+def listen_backlog(port):
+    """The accept-queue size of the socket listening on `port` (ss's Send-Q column)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)
+    fields = out.stdout.split()
+    return int(fields[2])
+
+
 def test_a_burst_of_new_connections_is_accepted_without_syn_retransmits():
-    # cpp-httplib's default listen backlog of 5 dropped SYNs of bursts like this one, costing
-    # the unlucky clients a 1 s retransmit; the ingress raises the backlog.
+    # cpp-httplib's default listen backlog of 5 drops SYNs of bursts like this one when the
+    # accept thread waits for a core, costing the unlucky clients a 1 s retransmit.
     with Server(CONFIG) as s:
+        assert listen_backlog(s.port) >= 1024
         replies, elapsed = s.concurrently([("GET", "/noop", None)] * 64)
         assert all(r.status == 200 for r in replies)
         assert max(r.elapsed for r in replies) < 0.9, sorted(r.elapsed for r in replies)[-3:]

@@ -98,6 +98,13 @@ def test_put_applications_scales_and_removes_applications():
         assert s.post("/a", '"x"').body == '"x"'
         bad = s.request("PUT", "/api/serve/applications/", '{"applications": []}')
         assert bad.status == 400 and "applications" in bad.body
+        # An apply that fails half-way (a constructor throws) still updates the routes.
+        cfg["applications"] = [app("c", "/c", [{"name": "B", "class": "BrokenConstructor"}])]
+        failed = s.request("PUT", "/api/serve/applications/", json.dumps(cfg))
+        assert failed.status == 500 and "on purpose" in failed.body, failed
+        assert s.get("/-/routes").json() == {"/c": "c"}
+        assert s.get("/a").status == 404
+        assert s.get("/c").status == 503
 
 
 def test_a_bad_config_exits_non_zero_naming_the_json_path():
