@@ -129,6 +129,15 @@ void start_replica(controller_pointer self, application_record& app, deployment_
       });
 }
 
+/// Takes a replica out of service. A running one is retired by its router (which stops it once
+/// its calls are done, after the next publish); one still starting was never published, so it is
+/// stopped here.
+void stop_replica(controller_pointer self, replica_record& rec) {
+  if (rec.phase == replica_phase::starting)
+    self->send_exit(rec.handle, caf::exit_reason::user_shutdown);
+  rec.phase = replica_phase::stopping;
+}
+
 /// Makes the replicas match the target: starts missing ones, stops extra ones, and retires the
 /// old generation once the new one is whole. Then publishes the serving set.
 void reconcile(controller_pointer self, application_record& app, deployment_record& dep) {
@@ -140,12 +149,13 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
   for (auto i = dep.replicas.rbegin(); i != dep.replicas.rend() && dep.active_current() > target;
        ++i)
     if (i->generation == dep.generation && i->phase != replica_phase::stopping)
-      i->phase = replica_phase::stopping; // the router stops it once its calls are done
-  if (dep.running_current() == target)
-    for (auto& r : dep.replicas)
-      if (r.generation != dep.generation)
-        r.phase = replica_phase::stopping;
-  if (dep.running_current() == target && !dep.has_old_generation())
+      stop_replica(self, *i);
+  bool whole = dep.running_current() == target;
+  for (auto& r : dep.replicas)
+    if (r.generation != dep.generation && r.phase != replica_phase::stopping
+        && (whole || r.phase == replica_phase::starting))
+      stop_replica(self, r); // old code: stop once the new generation serves
+  if (whole && !dep.has_old_generation())
     dep.recovering = false;
   publish_replicas(self, dep);
 }
@@ -164,25 +174,26 @@ void create_deployment(controller_pointer self, application_record& app,
   reconcile(self, app, stored);
 }
 
+bool same_batching(const deployment_config& a, const deployment_config& b) {
+  auto x = to_batch_settings(a);
+  auto y = to_batch_settings(b);
+  return x.enabled == y.enabled && x.max_batch_size == y.max_batch_size
+         && x.batch_wait_timeout_us == y.batch_wait_timeout_us
+         && x.max_concurrent_batches == y.max_concurrent_batches;
+}
+
 void update_deployment(controller_pointer self, application_record& app, deployment_record& dep,
                        const deployment_config& cfg) {
-  bool code_changed = !dep.cfg.same_code(cfg);
-  bool options_changed = dep.cfg.user_config_json != cfg.user_config_json
-                         || to_batch_settings(dep.cfg).max_batch_size
-                              != to_batch_settings(cfg).max_batch_size
-                         || dep.cfg.batching.has_value() != cfg.batching.has_value()
-                         || (cfg.batching && dep.cfg.batching
-                             && (cfg.batching->batch_wait_timeout
-                                   != dep.cfg.batching->batch_wait_timeout
-                                 || cfg.batching->max_concurrent_batches
-                                      != dep.cfg.batching->max_concurrent_batches));
-  bool batching_toggled = dep.cfg.batching.has_value() != cfg.batching.has_value();
+  // Turning batching on or off changes how routers reach replicas: replace them too.
+  bool replace = !dep.cfg.same_code(cfg) || dep.cfg.batching.has_value() != cfg.batching.has_value()
+                 || !dep.failure.empty();
+  bool reconfigure = dep.cfg.user_config_json != cfg.user_config_json || !same_batching(dep.cfg, cfg);
   dep.cfg = cfg;
   dep.warning = cfg.batching_warning();
-  if (code_changed || batching_toggled || !dep.failure.empty()) {
+  if (replace) {
     ++dep.generation; // rolling replacement
     dep.failure.clear();
-  } else if (options_changed) {
+  } else if (reconfigure) {
     for (auto& r : dep.replicas)
       if (r.phase != replica_phase::stopping)
         self->send(r.handle, reconfig_atom::value, cfg.user_config_json, to_batch_settings(cfg));
@@ -196,7 +207,7 @@ void delete_deployment(controller_pointer self, application_record& app, const s
     return;
   app.directory->erase(name);
   for (auto& r : i->second.replicas)
-    r.phase = replica_phase::stopping;
+    stop_replica(self, r);
   publish_replicas(self, i->second, true); // the router finishes in-flight calls, then quits
   app.deployments.erase(i);
 }
@@ -383,8 +394,10 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
       st.draining = true;
       for (auto& [_, app] : st.apps)
         for (auto& [__, dep] : app.deployments) {
-          for (auto& r : dep.replicas)
+          for (auto& r : dep.replicas) {
             r.phase = replica_phase::stopping;
+            self->send_exit(r.handle, caf::exit_reason::user_shutdown);
+          }
           self->send_exit(dep.router, caf::exit_reason::user_shutdown);
         }
       return true;

@@ -107,6 +107,39 @@ def test_put_applications_scales_and_removes_applications():
         assert s.get("/c").status == 503
 
 
+def test_a_code_change_rolls_out_without_failing_requests_in_flight():
+    cfg = config(app("roll", "/roll", [{"name": "M", "class": "Echo", "num_replicas": 2}]))
+    with Server(cfg) as s:
+        before = {r["replica_id"] for r in
+                  s.status()["applications"]["roll"]["deployments"]["M"]["replicas"]}
+        stop = threading.Event()
+        statuses = []
+
+        def hammer():
+            while not stop.is_set():
+                statuses.append(s.post("/roll", '"x"').status)
+
+        workers = [threading.Thread(target=hammer) for _ in range(4)]
+        for w in workers:
+            w.start()
+        time.sleep(0.2)
+        cfg["applications"][0]["deployments"][0]["class"] = "Noop"
+        r = s.request("PUT", "/api/serve/applications/", json.dumps(cfg))
+        time.sleep(0.2)
+        stop.set()
+        for w in workers:
+            w.join()
+        assert r.status == 200, r
+        assert statuses and set(statuses) == {200}, sorted(set(statuses))
+        assert s.get("/roll").body == '"ok"'  # the new code serves
+
+        def old_gone():
+            reps = s.status()["applications"]["roll"]["deployments"]["M"]["replicas"]
+            ids = {x["replica_id"] for x in reps}
+            return len(ids) == 2 and not (ids & before)
+        assert wait_until(old_gone, timeout=10), s.status()
+
+
 def test_a_bad_config_exits_non_zero_naming_the_json_path():
     bad = config(app("x", "/x", [{"name": "N", "class": "Noop",
                                   "batching": {"max_batch_size": 0}}]))
