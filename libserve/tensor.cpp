@@ -1,0 +1,2 @@
+// Placeholder; implemented with the ONNX loader.
+#include "libserve/tensor.hpp"
