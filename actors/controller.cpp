@@ -75,6 +75,8 @@ void start_replica(controller_pointer self, application_record& app, deployment_
   opts.exec.replica_id = app.cfg.name + "#" + dep.cfg.name + "#" + std::to_string(dep.next_replica_no++);
   if (dep.cfg.type == deployment_config::kind::graph)
     opts.exec.graph_json = dep.cfg.graph_json;
+  else if (dep.cfg.type == deployment_config::kind::model)
+    opts.exec.model_json = model_spec_json(dep.cfg.model);
   else
     opts.exec.class_name = dep.cfg.class_name;
   opts.exec.user_config_json = dep.cfg.user_config_json;
@@ -101,14 +103,17 @@ void start_replica(controller_pointer self, application_record& app, deployment_
   };
   self->request(handle, replica_init_timeout, init_atom::value)
     .then(
-      [=](caf::actor& call_target) {
+      [=](replica_ready& ready) {
         auto [a, d] = find_records();
         if (!d)
           return;
         for (auto& r : d->replicas)
           if (r.handle == handle && r.phase == replica_phase::starting) {
             r.phase = replica_phase::running;
-            r.call_target = call_target;
+            r.call_target = ready.call_target;
+            r.description = ready.description;
+            if (!ready.description.empty())
+              log_line("replica " + r.id + " loaded: " + ready.description);
           }
         reconcile(self, *a, *d);
         check_pending(self);
@@ -281,17 +286,6 @@ caf::result<apply_result> apply_config(controller_pointer self, const std::strin
   auto& st = self->state;
   if (st.draining)
     return make_error(errc::unavailable, "the server is shutting down");
-  for (size_t a = 0; a < parsed.config->applications.size(); ++a) {
-    auto& app = parsed.config->applications[a];
-    for (size_t d = 0; d < app.deployments.size(); ++d)
-      if (app.deployments[d].type == deployment_config::kind::model)
-        return make_error(errc::invalid_argument,
-                          "invalid config: applications[" + std::to_string(a) + "].deployments["
-                            + std::to_string(d) + "].model: serving ONNX models (\""
-                            + app.deployments[d].model.uri
-                            + "\") is not available in this build yet; use \"class\" or "
-                              "\"graph\"");
-  }
   st.config = *parsed.config;
   std::vector<std::string> gone;
   for (auto& [name, _] : st.apps) {

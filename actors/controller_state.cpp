@@ -143,6 +143,13 @@ void write_deployment(writer_t& w, const deployment_record& dep, const router_st
   w.Uint64(rs ? rs->total_requests : 0);
   w.Key("rejected_requests");
   w.Uint64(rs ? rs->rejected : 0);
+  // What the replicas loaded (a model's signature, parameters and memory), from a running one.
+  for (auto& r : dep.replicas)
+    if (r.phase == replica_phase::running && !r.description.empty()) {
+      w.Key("model");
+      w.RawValue(r.description.data(), r.description.size(), rapidjson::kObjectType);
+      break;
+    }
   write_replicas(w, dep, rs);
   w.EndObject();
 }

@@ -22,6 +22,8 @@ struct replica_record {
   replica_actor handle;
   /// Where routers send this replica's calls (the replica, or its executor); set by init.
   caf::actor call_target;
+  /// What the replica loaded (deployment::describe()), a JSON object or "".
+  std::string description;
   std::string id;
   replica_phase phase = replica_phase::starting;
   double start_time_s = 0;

@@ -5,6 +5,7 @@
 
 #include "actors/call_context.hpp"
 #include "libserve/graph_deployment.hpp"
+#include "libserve/model_deployment.hpp"
 
 namespace serve {
 
@@ -30,7 +31,9 @@ request to_request(call_request&& c) {
 }
 
 call_reply to_reply(response&& r) {
-  return call_reply{std::move(r.body), std::move(r.content_type)};
+  if (r.error)
+    return call_reply{std::move(r.error->message), "", static_cast<uint8_t>(r.error->code)};
+  return call_reply{std::move(r.body), std::move(r.content_type), 0};
 }
 
 /// Runs user code, turning every exception into a failed future. replica_failure also marks
@@ -59,23 +62,32 @@ rapidjson::Document parse_json_or_null(const std::string& text) {
   return doc;
 }
 
-caf::result<bool> construct_deployment(executor_pointer self) {
+deployment_factory factory_for(const executor_options& opts) {
+  if (!opts.model_json.empty())
+    return make_model_deployment;
+  if (!opts.graph_json.empty())
+    return make_graph_deployment;
+  return deployment_registry::find(opts.class_name);
+}
+
+caf::result<std::string> construct_deployment(executor_pointer self) {
   auto& opts = self->state.opts;
-  deployment_factory factory = opts.class_name.empty()
-                                 ? deployment_factory(make_graph_deployment)
-                                 : deployment_registry::find(opts.class_name);
+  deployment_factory factory = factory_for(opts);
   if (!factory)
     return make_error(errc::not_found, "no deployment class \"" + opts.class_name + "\"");
   auto user_config = parse_json_or_null(opts.user_config_json);
   auto graph = parse_json_or_null(opts.graph_json);
+  auto model = parse_json_or_null(opts.model_json);
   deployment_context ctx{opts.application, opts.deployment, opts.replica_id, &user_config,
-                         opts.graph_json.empty() ? nullptr : &graph, opts.backend};
+                         opts.graph_json.empty() ? nullptr : &graph, opts.backend,
+                         opts.model_json.empty() ? nullptr : &model};
   call_context_scope scope({self, 0});
   try {
     std::shared_ptr<deployment> instance = factory(ctx);
     instance->reconfigure(user_config);
+    auto description = instance->describe();
     opts.slot->instance = std::move(instance);
-    return true;
+    return description;
   } catch (...) {
     auto info = current_exception_info();
     return make_error(errc::internal, "constructing deployment \"" + opts.deployment
@@ -96,14 +108,16 @@ int64_t batch_deadline(const std::vector<call_request>& batch) {
 executor_actor::behavior_type executor_impl(executor_pointer self, executor_options opts) {
   self->state.opts = std::move(opts);
   return {
-    [=](init_atom) -> caf::result<bool> { return construct_deployment(self); },
+    [=](init_atom) -> caf::result<std::string> { return construct_deployment(self); },
     [=](call_atom, call_request& req) -> caf::result<call_reply> {
       auto rp = self->make_response_promise<call_reply>();
       call_context_scope scope({self, req.deadline_ns});
       auto fut = run_user_code<response>(
         self, [&] { return self->state.opts.slot->instance->handle(to_request(std::move(req))); });
       fut.subscribe([rp](response* r, const error_info* e) mutable {
-        if (r)
+        if (r && r->error)
+          rp.deliver(make_error(r->error->code, r->error->message));
+        else if (r)
           rp.deliver(to_reply(std::move(*r)));
         else
           rp.deliver(make_error(e->code, e->message));

@@ -28,8 +28,10 @@ struct executor_options {
   std::string replica_id;
   /// "class": name in the deployment_registry; empty for a graph.
   std::string class_name;
-  /// "graph": its JSON; empty for a class.
+  /// "graph": its JSON; empty otherwise.
   std::string graph_json;
+  /// "model": its JSON ({"uri", "labels", "features"}); empty otherwise.
+  std::string model_json;
   /// user_config as JSON text ("null" when none).
   std::string user_config_json = "null";
   std::shared_ptr<const handle_backend> backend;

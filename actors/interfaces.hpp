@@ -24,7 +24,7 @@ using call_target_actor
 /// Runs user code on its own thread (a detached actor). Executor 0 of a replica constructs the
 /// deployment on init; the others share it.
 using executor_actor = caf::typed_actor<
-  caf::replies_to<init_atom>::with<bool>,
+  caf::replies_to<init_atom>::with<std::string>,
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::replies_to<exec_atom, std::vector<call_request>>::with<std::vector<call_reply>>,
   caf::replies_to<reconfig_atom, std::string>::with<bool>>;
@@ -32,7 +32,7 @@ using executor_actor = caf::typed_actor<
 /// One running instance of a deployment: enforces batching and feeds its executors. `init`
 /// answers the call target routers should use.
 using replica_actor = caf::typed_actor<
-  caf::replies_to<init_atom>::with<caf::actor>,
+  caf::replies_to<init_atom>::with<replica_ready>,
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<reconfig_atom, std::string, batch_settings>,
   caf::reacts_to<flush_atom>,

@@ -37,15 +37,19 @@ typename Inspector::result_type inspect(Inspector& f, call_request& x) {
            x.deadline_ns, x.reroutes);
 }
 
-/// A successful reply. Failures travel as caf::error (see libserve/error.hpp).
+/// A reply. Failures of a whole call travel as caf::error (see libserve/error.hpp); inside a
+/// batch, one request's failure is a reply with error_code != 0 and the message as body, turned
+/// into that caller's caf::error by the replica.
 struct call_reply {
   std::string body;
   std::string content_type;
+  /// 0 = success; else a serve::errc value.
+  uint8_t error_code = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_reply& x) {
-  return f(caf::meta::type_name("call_reply"), x.body, x.content_type);
+  return f(caf::meta::type_name("call_reply"), x.body, x.content_type, x.error_code);
 }
 
 /// The replicas a router may use and how many requests each may hold.
@@ -98,6 +102,18 @@ typename Inspector::result_type inspect(Inspector& f, batch_settings& x) {
            x.batch_wait_timeout_us, x.max_concurrent_batches);
 }
 
+/// A replica's answer to init: where routers send its calls, and what it loaded.
+struct replica_ready {
+  caf::actor call_target;
+  /// deployment::describe() of the instance: a JSON object, or "".
+  std::string description;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_ready& x) {
+  return f(caf::meta::type_name("replica_ready"), x.call_target, x.description);
+}
+
 /// A route of the HTTP ingress: prefix -> the ingress deployment's router.
 struct route_entry {
   std::string route_prefix;
@@ -134,6 +150,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(serve, (serve::router_status))
   CAF_ADD_TYPE_ID(serve, (serve::batch_settings))
   CAF_ADD_TYPE_ID(serve, (serve::route_entry))
+  CAF_ADD_TYPE_ID(serve, (serve::replica_ready))
   CAF_ADD_TYPE_ID(serve, (serve::apply_result))
 CAF_END_TYPE_ID_BLOCK(serve)
 

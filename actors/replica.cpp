@@ -95,8 +95,13 @@ void dispatch_batch(replica_pointer self, size_t executor_index, clock_type::tim
       [=](std::vector<call_reply>& replies) {
         auto i = self->state.running.find(batch_no);
         if (i != self->state.running.end())
-          for (size_t k = 0; k < replies.size() && k < i->second.size(); ++k)
-            i->second[k].deliver(std::move(replies[k]));
+          for (size_t k = 0; k < replies.size() && k < i->second.size(); ++k) {
+            if (replies[k].error_code != 0)
+              i->second[k].deliver(make_error(static_cast<errc>(replies[k].error_code),
+                                              std::move(replies[k].body)));
+            else
+              i->second[k].deliver(std::move(replies[k]));
+          }
         finish_batch(self, batch_no, executor_index);
       },
       [=](caf::error& err) {
@@ -175,16 +180,19 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
       caf::anon_send_exit(e, caf::exit_reason::user_shutdown);
   });
   return {
-    [=](init_atom) -> caf::result<caf::actor> {
-      auto rp = self->make_response_promise<caf::actor>();
+    [=](init_atom) -> caf::result<replica_ready> {
+      auto rp = self->make_response_promise<replica_ready>();
       self->request(self->state.executors.front(), caf::infinite, init_atom::value)
         .then(
-          [=](bool) mutable {
+          [=](std::string& description) mutable {
             // Without batching the executor serves calls itself; with batching, we do.
+            replica_ready ready;
+            ready.description = std::move(description);
             if (self->state.queue)
-              rp.deliver(caf::actor_cast<caf::actor>(self));
+              ready.call_target = caf::actor_cast<caf::actor>(self);
             else
-              rp.deliver(caf::actor_cast<caf::actor>(self->state.executors.front()));
+              ready.call_target = caf::actor_cast<caf::actor>(self->state.executors.front());
+            rp.deliver(std::move(ready));
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;

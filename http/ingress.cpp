@@ -190,6 +190,14 @@ void http_ingress::handle_application(const httplib::Request& req, httplib::Resp
                     "text/plain");
     return;
   }
+  if (req.body.empty() && req.get_header_value_count("Content-Length") > 0
+      && req.get_header_value("Content-Length") != "0") {
+    // cpp-httplib 0.11 reads but drops the body of GET/HEAD/OPTIONS requests.
+    write_error(res, {errc::invalid_argument,
+                      req.method + " requests with a body are not supported by this server's "
+                                   "HTTP stack (the body is dropped); send the body with POST"});
+    return;
+  }
   call_request call;
   call.id = request_id;
   call.method = req.method;

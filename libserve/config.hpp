@@ -28,10 +28,17 @@ struct batch_options {
 
 /// "model": an ONNX model by path or registry URI (served from issue 3 on).
 struct model_spec {
+  /// A .onnx file, or a folder holding model.onnx. Relative paths are relative to the working
+  /// directory of the server.
   std::string uri;
-  /// Optional labels file mapping class ids to names.
+  /// Optional JSON file: an array mapping class ids to names, or an object {"id": "name"}.
   std::string labels;
+  /// Optional feature order: requests may then be objects {"<feature>": value, ...} (one row).
+  std::vector<std::string> features;
 };
+
+/// The model spec as a JSON object ({"uri", "labels", "features"}), as the executor reads it.
+std::string model_spec_json(const model_spec& spec);
 
 /// One deployment of an application: exactly one of class, model or graph.
 struct deployment_config {

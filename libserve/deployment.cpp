@@ -42,6 +42,12 @@ response response::json(const rapidjson::Value& value) {
   return r;
 }
 
+response response::failure(errc code, std::string message) {
+  response r;
+  r.error = error_info{code, std::move(message)};
+  return r;
+}
+
 response response::text(std::string body) {
   response r;
   r.body = std::move(body);

@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,10 +55,20 @@ struct request {
   rapidjson::Document json() const;
 };
 
-/// What a deployment returns. Errors are not responses: throw serve_exception instead.
+/// What a deployment returns. A handler fails its request by throwing serve_exception; a batch
+/// handler that must fail only some requests of its batch returns response::failure() for them.
 struct response {
   std::string body;
   std::string content_type = "application/json";
+  /// Set for a failed request of a batch (see failure()).
+  std::optional<error_info> error;
+
+  response() = default;
+  response(std::string body_text, std::string type = "application/json")
+    : body(std::move(body_text)), content_type(std::move(type)) {}
+
+  /// A failed result for one request of a batch; the others are unaffected.
+  static response failure(errc code, std::string message);
 
   /// A JSON response from a value (serialised compactly).
   static response json(const rapidjson::Value& value);
@@ -104,6 +115,8 @@ struct deployment_context {
   /// The deployment's "graph" config when it is a graph deployment, else null.
   const rapidjson::Value* graph_config = nullptr;
   std::shared_ptr<const handle_backend> backend;
+  /// The deployment's "model" config ({"uri", "labels", "features"}) for model deployments.
+  const rapidjson::Value* model_config = nullptr;
 
   /// A handle to `deployment_name` in the same application.
   handle get_handle(const std::string& deployment_name) const {
@@ -127,6 +140,9 @@ public:
   /// A batch of requests; must return exactly one response per request, in order. The default
   /// calls handle() for each request and gathers the results.
   virtual future<std::vector<response>> handle_batch(std::vector<request> requests);
+
+  /// A JSON object describing what this replica loaded (shown in the status), or "".
+  virtual std::string describe() const { return ""; }
 };
 
 using deployment_factory

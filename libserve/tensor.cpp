@@ -1,2 +1,138 @@
-// Placeholder; implemented with the ONNX loader.
+// Element-type facts and shape helpers for serve::tensor (see tensor.hpp).
 #include "libserve/tensor.hpp"
+
+#include <stdexcept>
+
+namespace serve {
+
+size_t dtype_size(dtype t) {
+  switch (t) {
+  case dtype::boolean:
+  case dtype::int8:
+  case dtype::uint8:
+    return 1;
+  case dtype::int16:
+  case dtype::uint16:
+  case dtype::float16:
+  case dtype::bfloat16:
+    return 2;
+  case dtype::int32:
+  case dtype::uint32:
+  case dtype::float32:
+    return 4;
+  case dtype::int64:
+  case dtype::uint64:
+  case dtype::float64:
+    return 8;
+  case dtype::string:
+  case dtype::undefined:
+    return 0;
+  }
+  return 0;
+}
+
+const char* dtype_name(dtype t) {
+  switch (t) {
+  case dtype::float32:
+    return "float32";
+  case dtype::float16:
+    return "float16";
+  case dtype::float64:
+    return "float64";
+  case dtype::bfloat16:
+    return "bfloat16";
+  case dtype::int8:
+    return "int8";
+  case dtype::int16:
+    return "int16";
+  case dtype::int32:
+    return "int32";
+  case dtype::int64:
+    return "int64";
+  case dtype::uint8:
+    return "uint8";
+  case dtype::uint16:
+    return "uint16";
+  case dtype::uint32:
+    return "uint32";
+  case dtype::uint64:
+    return "uint64";
+  case dtype::boolean:
+    return "bool";
+  case dtype::string:
+    return "string";
+  case dtype::undefined:
+    return "undefined";
+  }
+  return "undefined";
+}
+
+const char* dtype_v2_name(dtype t) {
+  switch (t) {
+  case dtype::float32:
+    return "FP32";
+  case dtype::float16:
+    return "FP16";
+  case dtype::float64:
+    return "FP64";
+  case dtype::bfloat16:
+    return "BF16";
+  case dtype::int8:
+    return "INT8";
+  case dtype::int16:
+    return "INT16";
+  case dtype::int32:
+    return "INT32";
+  case dtype::int64:
+    return "INT64";
+  case dtype::uint8:
+    return "UINT8";
+  case dtype::uint16:
+    return "UINT16";
+  case dtype::uint32:
+    return "UINT32";
+  case dtype::uint64:
+    return "UINT64";
+  case dtype::boolean:
+    return "BOOL";
+  case dtype::string:
+    return "BYTES";
+  case dtype::undefined:
+    return "UNDEFINED";
+  }
+  return "UNDEFINED";
+}
+
+int64_t shape_numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (auto d : shape)
+    n *= d;
+  return n;
+}
+
+std::string shape_to_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0)
+      s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+tensor tensor::zeros(dtype type, std::vector<int64_t> shape) {
+  tensor t;
+  t.type = type;
+  t.shape = std::move(shape);
+  int64_t n = t.numel();
+  if (n < 0)
+    throw std::invalid_argument("tensor::zeros: shape " + shape_to_string(t.shape) +
+                                " has a negative dimension");
+  if (type == dtype::string)
+    t.strings.resize(static_cast<size_t>(n));
+  else
+    t.data.assign(static_cast<size_t>(n) * dtype_size(type), 0);
+  return t;
+}
+
+} // namespace serve

@@ -47,6 +47,9 @@ public:
                                                       const std::string& base_dir);
 
   const model_info& info() const { return info_; }
+  /// The graph as it runs: after fusion and constant folding, nodes in execution order. Its
+  /// initializers map is empty: the constant tensors were moved into the executor (info() has
+  /// their sizes).
   const graph& ir() const { return graph_; }
 
   /// Runs the graph once. `inputs` holds every user input by name; the result holds the graph
@@ -60,9 +63,11 @@ public:
 private:
   onnx_model() = default;
   struct compiled_node;
+  struct value_slots;
   graph graph_;
   model_info info_;
-  std::vector<compiled_node> plan_; // topological order
+  std::vector<compiled_node> plan_;    // topological order
+  std::unique_ptr<value_slots> slots_; // where each value lives during run(); constants owned
 };
 
 /// Reads a serialized TensorProto file (ONNX backend test data: input_0.pb, output_0.pb).

@@ -53,7 +53,9 @@ struct compile_context {
   /// The opset version of the node's domain in this model.
   int64_t opset = 0;
   /// Constant inputs known at load time (initializers, Constant outputs), by value name;
-  /// lets a factory precompute (e.g. pre-pack GEMM weights). May be null.
+  /// lets a factory precompute (e.g. pre-pack GEMM weights). May be null. Valid only while the
+  /// factory runs (the loader then moves the tensors into the executor): a kernel keeps copies
+  /// or pre-packed forms, never pointers into it.
   const std::map<std::string, tensor>* constants = nullptr;
 };
 

@@ -154,17 +154,9 @@ serve::replica_options batched(const std::string& class_name, uint64_t max_batch
   return opts;
 }
 
-/// What replica_actor's init answers on success: true, or (newer interface) the actor routers
-/// send calls to. Either way a success is "true" / a valid handle.
-using init_answer = typename caf::detail::tl_head<
-  caf::response_type_t<serve::replica_actor::signatures, serve::init_atom>>::type;
-
-bool init_succeeded(bool ok) {
-  return ok;
-}
-
-bool init_succeeded(const caf::actor& call_target) {
-  return static_cast<bool>(call_target);
+/// init succeeded when it names the actor routers should call.
+bool init_succeeded(const serve::replica_ready& ready) {
+  return static_cast<bool>(ready.call_target);
 }
 
 /// init's answer: success, or the error it came back with.
@@ -176,7 +168,7 @@ struct init_outcome {
 init_outcome init(caf::scoped_actor& self, const serve::replica_actor& replica) {
   init_outcome out;
   self->request(replica, 2s, serve::init_atom::value)
-    .receive([&](init_answer& answer) { out.ok = init_succeeded(answer); },
+    .receive([&](serve::replica_ready& answer) { out.ok = init_succeeded(answer); },
              [&](caf::error& err) { out.error = serve::to_error_info(err); });
   return out;
 }

@@ -31,17 +31,10 @@ using serve::call_reply;
 using serve::call_request;
 using serve::replica_actor;
 
-/// What replica_actor's init answers: true, or (newer interface) the actor routers send calls
-/// to. The fakes answer it whichever it is; the router never sends init.
-using init_answer = typename caf::detail::tl_head<
-  caf::response_type_t<replica_actor::signatures, serve::init_atom>>::type;
-
-template <class Answer = init_answer, class Self>
-Answer init_reply(Self* self) {
-  if constexpr (std::is_same_v<Answer, bool>)
-    return true;
-  else
-    return caf::actor_cast<caf::actor>(self);
+/// The fakes' answer to init (the router never sends it): themselves as call target.
+template <class Self>
+serve::replica_ready init_reply(Self* self) {
+  return serve::replica_ready{caf::actor_cast<caf::actor>(self), ""};
 }
 
 /// The bodies of the calls a fake replica received, in order. Thread-safe.

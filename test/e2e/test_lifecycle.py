@@ -160,12 +160,12 @@ def test_a_failing_constructor_stops_start_up_with_its_message():
     assert "model file is missing (on purpose)" in out.stderr, out.stderr
 
 
-def test_a_model_deployment_is_refused_clearly_until_onnx_serving_exists():
+def test_a_registry_uri_is_refused_clearly_until_registries_are_supported():
     cfg = config(app("m", "/m", [{"name": "M", "model": {"uri": "models:/iris@production"}}]))
     out = run_with_config(cfg, "run", "--port", "0")
     assert out.returncode == 1, (out.returncode, out.stderr)
-    assert "applications[0].deployments[0].model" in out.stderr, out.stderr
-    assert "models:/iris@production" in out.stderr
+    assert "models:/iris@production" in out.stderr, out.stderr
+    assert "registry URIs" in out.stderr, out.stderr
 
 
 def test_every_command_has_help():

@@ -258,7 +258,7 @@ TEST_CASE("unknown fields in batching, model and graph objects are refused") {
         "max_batch_size, batch_wait_timeout_s, max_concurrent_batches");
   CHECK(error_text(one_app(R"({"name":"M","model":{"uri":"m.onnx","version":2}})")) ==
         "applications[0].deployments[0].model.version: unknown field; expected one of: uri, "
-        "labels");
+        "labels, features");
   CHECK(error_text(
             one_app(R"({"name":"A","class":"C"},{"name":"G","graph":{"sequence":["A"],"order":1}})",
                     R"("ingress":"G",)")) ==
@@ -270,6 +270,19 @@ TEST_CASE("unknown fields in batching, model and graph objects are refused") {
           R"("ingress":"G",)")) ==
       "applications[0].deployments[1].graph.conditional.else: unknown field; expected one "
       "of: call, field, threshold, above, below");
+}
+
+TEST_CASE("a model's features are a non-empty list of names") {
+  auto ok = serve::parse_config(
+    R"({"applications":[{"name":"a","deployments":[{"name":"M","model":{"uri":"m.onnx",)"
+    R"("features":["x","y"]}}]}]})");
+  REQUIRE(ok.config);
+  CHECK(ok.config->applications[0].deployments[0].model.features
+        == std::vector<std::string>{"x", "y"});
+  CHECK(error_text(one_app(R"({"name":"M","model":{"uri":"m.onnx","features":[]}})"))
+        == "applications[0].deployments[0].model.features: must not be empty");
+  CHECK(error_text(one_app(R"({"name":"M","model":{"uri":"m.onnx","features":["x",3]}})"))
+        == "applications[0].deployments[0].model.features[1]: must be a string; was a number");
 }
 
 TEST_CASE("a field given twice in one object is refused") {

@@ -1,0 +1,279 @@
+// GEMM with fused epilogue (see gemm.hpp).
+//
+// The product goes to OpenBLAS with beta = 0; the epilogue then makes one sweep over Y in
+// blocks of rows small enough for L1 (bias added with beta folded in, then the activation), so
+// bias and activation cost one pass over data that is already in cache rather than a copy of C
+// into Y before the product and an activation pass after it. A single output row (batch 1) or
+// column goes to GEMV, which OpenBLAS runs faster than its GEMM at that shape.
+#include "kernels/cpu/gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include <cblas.h>
+
+namespace serve::kernels::cpu {
+
+namespace {
+
+/// Output elements per epilogue block (16 KiB of float): stays in L1 between the two passes.
+constexpr int64_t epilogue_block_elements = 4096;
+
+inline CBLAS_TRANSPOSE blas_trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+// Typed front doors to the BLAS routines.
+inline void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* A, int64_t lda, const float* B, int64_t ldb, float* Y) {
+  cblas_sgemm(CblasRowMajor, blas_trans(ta), blas_trans(tb), M, N, K, alpha, A, lda, B, ldb, 0.0f,
+              Y, N);
+}
+inline void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                      const double* A, int64_t lda, const double* B, int64_t ldb, double* Y) {
+  cblas_dgemm(CblasRowMajor, blas_trans(ta), blas_trans(tb), M, N, K, alpha, A, lda, B, ldb, 0.0,
+              Y, N);
+}
+inline void blas_gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* A,
+                      int64_t lda, const float* x, float* y) {
+  cblas_sgemv(CblasRowMajor, blas_trans(trans), rows, cols, alpha, A, lda, x, 1, 0.0f, y, 1);
+}
+inline void blas_gemv(bool trans, int64_t rows, int64_t cols, double alpha, const double* A,
+                      int64_t lda, const double* x, double* y) {
+  cblas_dgemv(CblasRowMajor, blas_trans(trans), rows, cols, alpha, A, lda, x, 1, 0.0, y, 1);
+}
+
+// Y = alpha * op(A) op(B), dense, M, N, K >= 1.
+template <class T>
+void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B,
+             T* Y) {
+  if (M == 1) { // y[N] = op(B)^T a: B [K, N] is read transposed, B^T [N, K] as is
+    if (tb)
+      blas_gemv(false, N, K, alpha, B, K, A, Y);
+    else
+      blas_gemv(true, K, N, alpha, B, N, A, Y);
+    return;
+  }
+  if (N == 1) { // y[M] = op(A) b; b is contiguous whether or not B is transposed
+    if (ta)
+      blas_gemv(true, K, M, alpha, A, M, B, Y);
+    else
+      blas_gemv(false, M, K, alpha, A, K, B, Y);
+    return;
+  }
+  blas_gemm(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, Y);
+}
+
+// ---- few-rows kernel over a packed B ----------------------------------------------------------
+
+typedef float f32x8 __attribute__((vector_size(32)));
+
+/// Rows per micro-kernel call: 6 rows x 16 columns = 12 accumulators of 8 floats, plus two B
+/// vectors and a broadcast A value, fit the 16 vector registers of AVX2.
+constexpr int64_t micro_rows = 6;
+
+// Y[MR, width] = alpha * A[MR, K] panel[K, 16] (first `width` columns stored). A element
+// (r, k) is at A[r * a_row + k * a_col]; Y rows are ldy apart. KU independent sets of
+// accumulators (k, k + 1, ...) keep enough FMAs in flight when MR is small: the FMA latency is
+// 4 cycles at 2 per cycle, so 8 independent accumulators are needed to keep the units busy.
+template <int MR, int KU>
+void micro_kernel(int64_t K, const float* A, int64_t a_row, int64_t a_col, const float* panel,
+                  float alpha, float* Y, int64_t ldy, int64_t width) {
+  constexpr int64_t w = packed_matrix::panel_width;
+  f32x8 acc0[KU][MR], acc1[KU][MR];
+  for (int u = 0; u < KU; ++u)
+    for (int r = 0; r < MR; ++r)
+      acc0[u][r] = acc1[u][r] = f32x8{};
+  int64_t k = 0;
+  for (; k + KU <= K; k += KU)
+    for (int u = 0; u < KU; ++u) {
+      f32x8 b0, b1;
+      std::memcpy(&b0, panel + (k + u) * w, sizeof b0);
+      std::memcpy(&b1, panel + (k + u) * w + 8, sizeof b1);
+      for (int r = 0; r < MR; ++r) {
+        const float a = A[r * a_row + (k + u) * a_col];
+        acc0[u][r] += a * b0;
+        acc1[u][r] += a * b1;
+      }
+    }
+  for (; k < K; ++k) {
+    f32x8 b0, b1;
+    std::memcpy(&b0, panel + k * w, sizeof b0);
+    std::memcpy(&b1, panel + k * w + 8, sizeof b1);
+    for (int r = 0; r < MR; ++r) {
+      const float a = A[r * a_row + k * a_col];
+      acc0[0][r] += a * b0;
+      acc1[0][r] += a * b1;
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    f32x8 lo = acc0[0][r], hi = acc1[0][r];
+    for (int u = 1; u < KU; ++u) {
+      lo += acc0[u][r];
+      hi += acc1[u][r];
+    }
+    float out[w];
+    lo *= alpha;
+    hi *= alpha;
+    std::memcpy(out, &lo, sizeof lo);
+    std::memcpy(out + 8, &hi, sizeof hi);
+    std::memcpy(Y + r * ldy, out, static_cast<size_t>(width) * sizeof(float));
+  }
+}
+
+// Y[M, N] = alpha * op(A) * B with B packed: panel by panel (each stays in L2 while every
+// block of rows passes over it).
+void packed_product(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                    const packed_matrix& B, float* Y) {
+  const int64_t a_row = ta ? 1 : K, a_col = ta ? M : 1;
+  const int64_t panels = (N + packed_matrix::panel_width - 1) / packed_matrix::panel_width;
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t c0 = p * packed_matrix::panel_width;
+    const int64_t width = std::min(packed_matrix::panel_width, N - c0);
+    // Rows split evenly into blocks of at most micro_rows (8 = 4 + 4, not 6 + 2): blocks of
+    // 3 or more rows keep the FMA units busy.
+    const int64_t blocks = (M + micro_rows - 1) / micro_rows;
+    for (int64_t b = 0, r = 0; b < blocks; ++b) {
+      const int64_t rows = (M - r) / (blocks - b);
+      const float* a = A + r * a_row;
+      float* y = Y + r * N + c0;
+      switch (rows) {
+      case 6:
+        micro_kernel<6, 1>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        break;
+      case 5:
+        micro_kernel<5, 1>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        break;
+      case 4:
+        micro_kernel<4, 1>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        break;
+      case 3:
+        micro_kernel<3, 2>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        break;
+      case 2:
+        micro_kernel<2, 4>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        break;
+      default:
+        micro_kernel<1, 4>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        break;
+      }
+      r += rows;
+    }
+  }
+}
+
+// Rows [r0, r1) of Y: add beta * C as `bias` says, then apply `act`.
+template <class T>
+void epilogue(int64_t r0, int64_t r1, int64_t N, T beta, const T* C, bias_kind bias, T* Y,
+              activation act, T act_alpha) {
+  for (int64_t r = r0; r < r1; ++r) {
+    T* y = Y + r * N;
+    switch (bias) {
+    case bias_kind::none:
+      break;
+    case bias_kind::scalar:
+    case bias_kind::column: {
+      const T b = beta * C[bias == bias_kind::scalar ? 0 : r];
+      for (int64_t j = 0; j < N; ++j)
+        y[j] += b;
+      break;
+    }
+    case bias_kind::row:
+      for (int64_t j = 0; j < N; ++j)
+        y[j] += beta * C[j];
+      break;
+    case bias_kind::full: {
+      const T* c = C + r * N;
+      for (int64_t j = 0; j < N; ++j)
+        y[j] += beta * c[j];
+      break;
+    }
+    }
+  }
+  if (act != activation::none) // rows r0..r1 are contiguous: one call for the block
+    activate(act, Y + r0 * N, Y + r0 * N, (r1 - r0) * N, act_alpha);
+}
+
+template <class T>
+void gemm_bias_act_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                        const T* B, T beta, const T* C, bias_kind bias, T* Y, activation act,
+                        T act_alpha, const packed_matrix* packed = nullptr) {
+  if (M <= 0 || N <= 0)
+    return;
+  if (K <= 0 || alpha == T(0))
+    std::fill(Y, Y + M * N, T(0));
+  else if constexpr (std::is_same_v<T, float>) {
+    if (packed && M <= packed_gemm_max_rows())
+      packed_product(ta, M, N, K, alpha, A, *packed, Y);
+    else
+      product(ta, tb, M, N, K, alpha, A, B, Y);
+  } else {
+    product(ta, tb, M, N, K, alpha, A, B, Y);
+  }
+  if (beta == T(0) || C == nullptr)
+    bias = bias_kind::none;
+  if (bias == bias_kind::none && act == activation::none)
+    return;
+  const int64_t rows_per_block = std::max<int64_t>(1, epilogue_block_elements / N);
+  for (int64_t r = 0; r < M; r += rows_per_block)
+    epilogue(r, std::min(M, r + rows_per_block), N, beta, C, bias, Y, act, act_alpha);
+}
+
+template <class T>
+void gemm_strided_batched_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
+                               const T* A, int64_t stride_a, const T* B, int64_t stride_b, T* Y,
+                               int64_t stride_y, int64_t batch) {
+  if (batch <= 0 || M <= 0 || N <= 0)
+    return;
+  if (stride_b == 0 && !ta && stride_a == M * K && stride_y == M * N)
+    return gemm_bias_act_impl(false, tb, batch * M, N, K, alpha, A, B, T(0), (const T*)nullptr,
+                              bias_kind::none, Y, activation::none, T(0));
+  for (int64_t i = 0; i < batch; ++i)
+    gemm_bias_act_impl(ta, tb, M, N, K, alpha, A + i * stride_a, B + i * stride_b, T(0),
+                       (const T*)nullptr, bias_kind::none, Y + i * stride_y, activation::none,
+                       T(0));
+}
+
+} // namespace
+
+packed_matrix::packed_matrix(bool trans_b, int64_t K, int64_t N, const float* B)
+  : rows_(K), cols_(N) {
+  const int64_t panels = (N + panel_width - 1) / panel_width;
+  data_.assign(static_cast<size_t>(panels * K * panel_width), 0.0f);
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = data_.data() + p * K * panel_width;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < panel_width && p * panel_width + j < N; ++j) {
+        const int64_t n = p * panel_width + j;
+        dst[k * panel_width + j] = trans_b ? B[n * K + k] : B[k * N + n];
+      }
+  }
+}
+
+int64_t packed_gemm_max_rows() { return 1 << 30; }
+
+void gemm_bias_act(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, const float* B, float beta, const float* C, bias_kind bias,
+                   float* Y, activation act, float act_alpha, const packed_matrix* packed_b) {
+  gemm_bias_act_impl(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, bias, Y, act, act_alpha,
+                     packed_b);
+}
+void gemm_bias_act(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                   const double* A, const double* B, double beta, const double* C,
+                   bias_kind bias, double* Y, activation act, double act_alpha) {
+  gemm_bias_act_impl(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, bias, Y, act, act_alpha);
+}
+
+void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                          float alpha, const float* A, int64_t stride_a, const float* B,
+                          int64_t stride_b, float* Y, int64_t stride_y, int64_t batch) {
+  gemm_strided_batched_impl(trans_a, trans_b, M, N, K, alpha, A, stride_a, B, stride_b, Y,
+                            stride_y, batch);
+}
+void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                          double alpha, const double* A, int64_t stride_a, const double* B,
+                          int64_t stride_b, double* Y, int64_t stride_y, int64_t batch) {
+  gemm_strided_batched_impl(trans_a, trans_b, M, N, K, alpha, A, stride_a, B, stride_b, Y,
+                            stride_y, batch);
+}
+
+} // namespace serve::kernels::cpu

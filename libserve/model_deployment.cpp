@@ -1,0 +1,551 @@
+#include "libserve/model_deployment.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "libserve/onnx/model.hpp"
+#include "libserve/payload.hpp"
+
+namespace serve {
+
+namespace {
+
+using onnx_ir::onnx_model;
+using onnx_ir::value;
+using onnx_ir::value_info;
+
+enum class reply_format { outputs, predictions, result };
+
+/// One request, parsed: its inputs in the model's input order, each with a batch dimension.
+struct parsed_request {
+  std::vector<tensor> inputs;
+  int64_t rows = 0;
+  /// The batch dimension was added (one row given without it): replies drop it again.
+  bool single_row = false;
+  reply_format format = reply_format::outputs;
+};
+
+[[noreturn]] void bad_request(const std::string& message) {
+  throw serve_exception(errc::invalid_argument, message);
+}
+
+std::string declared(const value_info& v) {
+  return std::string(dtype_name(v.type)) + " " + (v.has_shape ? shape_to_string(v.dims) : "[...]");
+}
+
+std::string read_text_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw serve_exception(errc::not_found, std::string("cannot read ") + what + " \"" + path + "\"");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// "labels": a JSON array (index -> name) or object ({"0": "setosa"}).
+std::map<std::string, std::string> load_labels(const std::string& path) {
+  std::map<std::string, std::string> labels;
+  if (path.empty())
+    return labels;
+  rapidjson::Document doc;
+  auto text = read_text_file(path, "labels file");
+  if (doc.Parse(text.c_str()).HasParseError() || !(doc.IsArray() || doc.IsObject()))
+    throw serve_exception(errc::invalid_argument, "labels file \"" + path
+                                                    + "\" must hold a JSON array or object");
+  if (doc.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < doc.Size(); ++i)
+      if (doc[i].IsString())
+        labels[std::to_string(i)] = doc[i].GetString();
+  } else {
+    for (auto& m : doc.GetObject())
+      if (m.value.IsString())
+        labels[m.name.GetString()] = m.value.GetString();
+  }
+  return labels;
+}
+
+std::string resolve_model_path(const std::string& uri) {
+  namespace fs = std::filesystem;
+  for (const char* scheme : {"models:/", "runs:/", "http://", "https://", "sqlite:/"})
+    if (uri.rfind(scheme, 0) == 0)
+      throw serve_exception(errc::invalid_argument,
+                            "model uri \"" + uri + "\": registry URIs are not supported in this "
+                            "build yet; give the path of a .onnx file or of a folder holding "
+                            "model.onnx");
+  std::error_code ec;
+  if (fs::is_directory(uri, ec))
+    return (fs::path(uri) / "model.onnx").string();
+  return uri;
+}
+
+class onnx_deployment : public deployment {
+public:
+  explicit onnx_deployment(const deployment_context& ctx) {
+    const auto& cfg = *ctx.model_config;
+    uri_ = cfg["uri"].GetString();
+    if (cfg.HasMember("features"))
+      for (auto& f : cfg["features"].GetArray())
+        features_.emplace_back(f.GetString());
+    model_ = onnx_model::load(resolve_model_path(uri_));
+    labels_ = load_labels(cfg.HasMember("labels") ? cfg["labels"].GetString() : "");
+    for (auto& in : model_->info().inputs)
+      batchable_ &= in.has_shape && !in.dims.empty() && in.dims[0] < 0;
+  }
+
+  future<response> handle(request req) override {
+    std::vector<request> one;
+    one.push_back(std::move(req));
+    return run_requests(one).front();
+  }
+
+  future<std::vector<response>> handle_batch(std::vector<request> requests) override {
+    return run_requests(requests);
+  }
+
+  std::string describe() const override;
+
+private:
+  std::vector<response> run_requests(const std::vector<request>& requests) const;
+  void run_group(const std::vector<size_t>& members, std::vector<parsed_request>& parsed,
+                 std::vector<response>& out) const;
+  parsed_request parse(const request& req) const;
+  void parse_inputs(const rapidjson::Value& v, parsed_request& p) const;
+  void parse_mlflow(const rapidjson::Document& body, parsed_request& p) const;
+  void parse_columns(const std::vector<std::string>& columns,
+                     const std::vector<const rapidjson::Value*>& rows, parsed_request& p) const;
+  void parse_features(const rapidjson::Value& body, parsed_request& p) const;
+  void check_signature(parsed_request& p) const;
+  response render(const parsed_request& p, const std::vector<value>& outputs, int64_t first_row) const;
+  void write_result(json_writer& w, const std::vector<value>& outputs, int64_t row) const;
+
+  std::string uri_;
+  std::vector<std::string> features_;
+  std::map<std::string, std::string> labels_;
+  std::shared_ptr<const onnx_model> model_;
+  /// Every input has a dynamic batch dimension: requests can be concatenated.
+  bool batchable_ = true;
+};
+
+std::string onnx_deployment::describe() const {
+  const auto& info = model_->info();
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  auto write_values = [&w](const std::vector<value_info>& values) {
+    w.StartArray();
+    for (auto& v : values) {
+      w.StartObject();
+      w.Key("name");
+      w.String(v.name.c_str());
+      w.Key("datatype");
+      w.String(v.non_tensor_type.empty() ? dtype_v2_name(v.type) : v.non_tensor_type.c_str());
+      w.Key("shape");
+      w.StartArray();
+      for (auto d : v.dims)
+        w.Int64(d);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+  };
+  w.StartObject();
+  w.Key("uri");
+  w.String(uri_.c_str());
+  w.Key("inputs");
+  write_values(info.inputs);
+  w.Key("outputs");
+  write_values(info.outputs);
+  w.Key("parameters");
+  w.Int64(info.parameter_count);
+  w.Key("parameter_bytes");
+  w.Uint64(info.parameter_bytes);
+  w.Key("nodes");
+  w.Uint64(info.node_count);
+  w.Key("ir_version");
+  w.Int64(info.ir_version);
+  w.Key("producer");
+  w.String(info.producer.c_str());
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+parsed_request onnx_deployment::parse(const request& req) const {
+  parsed_request p;
+  auto body = req.json();
+  if (req.path == "/invocations") {
+    p.format = reply_format::predictions;
+    parse_mlflow(body, p);
+  } else if (body.IsObject() && body.HasMember("inputs")) {
+    parse_inputs(body["inputs"], p);
+  } else if (!features_.empty() && body.IsObject()) {
+    p.format = reply_format::result;
+    parse_features(body, p);
+  } else if (body.IsArray() && model_->info().inputs.size() == 1) {
+    parse_inputs(body, p);
+  } else {
+    bad_request("expected {\"inputs\": {\"<input>\": [...]}}"
+                + std::string(model_->info().inputs.size() == 1 ? " or {\"inputs\": [...]}" : "")
+                + (features_.empty() ? "" : " or an object of features")
+                + ", or MLflow's formats at <route>/invocations");
+  }
+  check_signature(p);
+  return p;
+}
+
+void onnx_deployment::parse_inputs(const rapidjson::Value& v, parsed_request& p) const {
+  const auto& decl = model_->info().inputs;
+  if (!v.IsObject()) {
+    if (decl.size() != 1)
+      bad_request("this model takes " + std::to_string(decl.size())
+                  + " inputs: give them by name as {\"inputs\": {\"<input>\": [...]}}");
+    p.inputs.push_back(tensor_from_json(v, decl[0].type, "input \"" + decl[0].name + "\""));
+    return;
+  }
+  for (auto& m : v.GetObject()) {
+    bool known = false;
+    for (auto& d : decl)
+      known |= d.name == m.name.GetString();
+    if (!known)
+      bad_request(std::string("unknown input \"") + m.name.GetString() + "\"");
+  }
+  for (auto& d : decl) {
+    if (!v.HasMember(d.name.c_str()))
+      bad_request("missing input \"" + d.name + "\" (" + declared(d) + ")");
+    p.inputs.push_back(tensor_from_json(v[d.name.c_str()], d.type, "input \"" + d.name + "\""));
+  }
+}
+
+void onnx_deployment::parse_mlflow(const rapidjson::Document& body, parsed_request& p) const {
+  if (!body.IsObject())
+    bad_request("MLflow scoring expects an object with one of dataframe_split, "
+                "dataframe_records, instances, inputs");
+  const char* keys[] = {"dataframe_split", "dataframe_records", "instances", "inputs"};
+  int found = 0;
+  for (auto* k : keys)
+    found += body.HasMember(k) ? 1 : 0;
+  if (found != 1)
+    bad_request("MLflow scoring expects exactly one of dataframe_split, dataframe_records, "
+                "instances, inputs; found " + std::to_string(found));
+  if (body.HasMember("inputs"))
+    return parse_inputs(body["inputs"], p);
+  std::vector<std::string> columns;
+  std::vector<const rapidjson::Value*> rows;
+  if (body.HasMember("dataframe_split")) {
+    const auto& split = body["dataframe_split"];
+    if (!split.IsObject() || !split.HasMember("data") || !split["data"].IsArray())
+      bad_request("dataframe_split needs \"data\": a list of rows");
+    if (split.HasMember("columns") && split["columns"].IsArray())
+      for (auto& c : split["columns"].GetArray())
+        columns.emplace_back(c.IsString() ? c.GetString() : "");
+    for (auto& r : split["data"].GetArray())
+      rows.push_back(&r);
+    return parse_columns(columns, rows, p);
+  }
+  const auto& list = body.HasMember("instances") ? body["instances"] : body["dataframe_records"];
+  if (!list.IsArray())
+    bad_request("instances / dataframe_records must be a list");
+  if (list.Size() > 0 && list[0].IsObject()) {
+    for (auto& m : list[0].GetObject())
+      columns.emplace_back(m.name.GetString());
+    for (auto& r : list.GetArray())
+      rows.push_back(&r);
+    return parse_columns(columns, rows, p);
+  }
+  parse_inputs(list, p); // instances as a list of rows of a single-input model
+}
+
+void onnx_deployment::parse_columns(const std::vector<std::string>& columns,
+                                    const std::vector<const rapidjson::Value*>& rows,
+                                    parsed_request& p) const {
+  const auto& decl = model_->info().inputs;
+  auto cell = [&](const rapidjson::Value& row, const std::string& column,
+                  size_t index) -> const rapidjson::Value& {
+    if (row.IsObject()) {
+      if (!row.HasMember(column.c_str()))
+        bad_request("a row misses column \"" + column + "\"");
+      return row[column.c_str()];
+    }
+    if (!row.IsArray() || index >= row.Size())
+      bad_request("a row has fewer values than there are columns");
+    return row[static_cast<rapidjson::SizeType>(index)];
+  };
+  rapidjson::Document doc;
+  auto& a = doc.GetAllocator();
+  bool by_input = !columns.empty() && (decl.size() > 1 || columns == std::vector{decl[0].name});
+  for (auto& c : columns)
+    by_input &= std::any_of(decl.begin(), decl.end(), [&](auto& d) { return d.name == c; });
+  if (by_input) { // one column per model input
+    for (auto& d : decl) {
+      auto at = std::find(columns.begin(), columns.end(), d.name);
+      if (at == columns.end())
+        bad_request("missing input column \"" + d.name + "\"");
+      rapidjson::Value column(rapidjson::kArrayType);
+      for (auto* row : rows)
+        column.PushBack(rapidjson::Value(cell(*row, d.name, at - columns.begin()), a), a);
+      auto t = tensor_from_json(column, d.type, "input \"" + d.name + "\"");
+      if (d.has_shape && d.dims.size() == t.rank() + 1 && d.dims.back() == 1)
+        t.shape.push_back(1);
+      p.inputs.push_back(std::move(t));
+    }
+    return;
+  }
+  if (decl.size() != 1)
+    bad_request("columns must name the model's inputs");
+  const auto& order = features_.empty() ? columns : features_;
+  rapidjson::Value matrix(rapidjson::kArrayType);
+  for (auto* row : rows) {
+    if (order.empty() && row->IsArray()) { // no column names: rows as they are
+      matrix.PushBack(rapidjson::Value(*row, a), a);
+      continue;
+    }
+    rapidjson::Value out(rapidjson::kArrayType);
+    for (size_t k = 0; k < order.size(); ++k) {
+      auto at = std::find(columns.begin(), columns.end(), order[k]);
+      if (at == columns.end() && !row->IsObject())
+        bad_request("missing column \"" + order[k] + "\"");
+      out.PushBack(rapidjson::Value(cell(*row, order[k], at - columns.begin()), a), a);
+    }
+    matrix.PushBack(out, a);
+  }
+  p.inputs.push_back(tensor_from_json(matrix, decl[0].type, "input \"" + decl[0].name + "\""));
+}
+
+void onnx_deployment::parse_features(const rapidjson::Value& body, parsed_request& p) const {
+  const auto& decl = model_->info().inputs;
+  if (decl.size() != 1)
+    bad_request("named features need a single-input model");
+  for (auto& m : body.GetObject())
+    if (std::find(features_.begin(), features_.end(), m.name.GetString()) == features_.end())
+      bad_request(std::string("unknown feature \"") + m.name.GetString() + "\"; expected: "
+                  + [&] {
+                      std::string all;
+                      for (auto& f : features_)
+                        all += (all.empty() ? "" : ", ") + f;
+                      return all;
+                    }());
+  rapidjson::Document doc;
+  auto& a = doc.GetAllocator();
+  rapidjson::Value row(rapidjson::kArrayType);
+  for (auto& f : features_) {
+    if (!body.HasMember(f.c_str()))
+      bad_request("missing feature \"" + f + "\"");
+    row.PushBack(rapidjson::Value(body[f.c_str()], a), a);
+  }
+  rapidjson::Value matrix(rapidjson::kArrayType);
+  matrix.PushBack(row, a);
+  p.inputs.push_back(tensor_from_json(matrix, decl[0].type, "input \"" + decl[0].name + "\""));
+}
+
+/// Adds the batch dimension to a single row, and checks each input's rank and fixed dims
+/// against the declaration and the row counts against each other.
+void onnx_deployment::check_signature(parsed_request& p) const {
+  const auto& decl = model_->info().inputs;
+  for (size_t i = 0; i < decl.size(); ++i) {
+    auto& t = p.inputs[i];
+    const auto& d = decl[i];
+    if (!d.has_shape)
+      continue;
+    if (t.rank() + 1 == d.dims.size()) {
+      t.shape.insert(t.shape.begin(), 1);
+      p.single_row = true;
+    }
+    bool ok = t.rank() == d.dims.size();
+    for (size_t k = 0; ok && k < d.dims.size(); ++k)
+      ok = d.dims[k] < 0 || d.dims[k] == t.shape[k];
+    if (!ok)
+      bad_request("input \"" + d.name + "\": expected " + declared(d) + ", got "
+                  + dtype_name(t.type) + " " + shape_to_string(t.shape));
+  }
+  p.rows = p.inputs.empty() || p.inputs[0].shape.empty() ? 1 : p.inputs[0].shape[0];
+  for (size_t i = 1; i < p.inputs.size(); ++i)
+    if (p.inputs[i].shape.empty() || p.inputs[i].shape[0] != p.rows)
+      bad_request("inputs have different numbers of rows: \"" + decl[0].name + "\" has "
+                  + std::to_string(p.rows) + ", \"" + decl[i].name + "\" has "
+                  + (p.inputs[i].shape.empty() ? "none" : std::to_string(p.inputs[i].shape[0])));
+}
+
+/// The key under which requests can share one execution: the non-batch dims of every input.
+std::string batch_key(const parsed_request& p) {
+  std::string key;
+  for (auto& t : p.inputs) {
+    key += '|';
+    for (size_t k = 1; k < t.shape.size(); ++k)
+      key += std::to_string(t.shape[k]) + ',';
+  }
+  return key;
+}
+
+bool splittable(const std::vector<value>& outputs, int64_t rows) {
+  for (auto& v : outputs) {
+    if (v.maps ? static_cast<int64_t>(v.maps->values.size()) != rows
+               : (v.t.shape.empty() || v.t.shape[0] != rows))
+      return false;
+  }
+  return true;
+}
+
+std::vector<response> onnx_deployment::run_requests(const std::vector<request>& requests) const {
+  std::vector<response> out(requests.size());
+  std::vector<parsed_request> parsed(requests.size());
+  std::map<std::string, std::vector<size_t>> groups;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      parsed[i] = parse(requests[i]);
+      groups[batchable_ ? batch_key(parsed[i]) : std::to_string(i)].push_back(i);
+    } catch (...) {
+      auto err = current_exception_info();
+      out[i] = response::failure(err.code, err.message);
+    }
+  }
+  for (auto& [_, members] : groups)
+    run_group(members, parsed, out);
+  return out;
+}
+
+void onnx_deployment::run_group(const std::vector<size_t>& members,
+                                std::vector<parsed_request>& parsed,
+                                std::vector<response>& out) const {
+  const auto& decl = model_->info().inputs;
+  std::map<std::string, tensor> feed;
+  int64_t total_rows = 0;
+  for (auto i : members)
+    total_rows += parsed[i].rows;
+  for (size_t k = 0; k < decl.size(); ++k) {
+    if (members.size() == 1) {
+      feed[decl[k].name] = std::move(parsed[members[0]].inputs[k]);
+      continue;
+    }
+    std::vector<const tensor*> parts;
+    for (auto i : members)
+      parts.push_back(&parsed[i].inputs[k]);
+    feed[decl[k].name] = concat_rows(parts);
+  }
+  try {
+    auto outputs = model_->run(feed);
+    if (members.size() > 1 && !splittable(outputs, total_rows)) {
+      for (auto i : members) // outputs without a batch dimension: one execution per request
+        run_group({i}, parsed, out);
+      return;
+    }
+    int64_t row = 0;
+    for (auto i : members) {
+      out[i] = render(parsed[i], outputs, members.size() == 1 ? -1 : row);
+      row += parsed[i].rows;
+    }
+  } catch (...) {
+    auto err = current_exception_info();
+    for (auto i : members)
+      out[i] = response::failure(err.code, err.message);
+  }
+}
+
+void write_maps(json_writer& w, const onnx_ir::map_sequence& maps, int64_t first, int64_t rows,
+                bool drop_row_dim) {
+  bool drop = drop_row_dim && rows == 1;
+  if (!drop)
+    w.StartArray();
+  for (int64_t r = first; r < first + rows; ++r) {
+    w.StartObject();
+    const auto& values = maps.values[static_cast<size_t>(r)];
+    for (size_t k = 0; k < values.size(); ++k) {
+      auto key = maps.string_keys.empty() ? std::to_string(maps.int_keys[k]) : maps.string_keys[k];
+      w.Key(key.c_str());
+      w.Double(values[k]);
+    }
+    w.EndObject();
+  }
+  if (!drop)
+    w.EndArray();
+}
+
+/// The label of `row`: the first output's value (a class label, or the argmax of a score row),
+/// named through the labels file when there is one.
+void onnx_deployment::write_result(json_writer& w, const std::vector<value>& outputs,
+                                   int64_t row) const {
+  const auto& v = outputs.front();
+  std::string key;
+  if (v.maps) {
+    const auto& values = v.maps->values[static_cast<size_t>(row)];
+    size_t best = static_cast<size_t>(std::max_element(values.begin(), values.end()) - values.begin());
+    key = v.maps->string_keys.empty() ? std::to_string(v.maps->int_keys[best])
+                                      : v.maps->string_keys[best];
+  } else if (v.t.rank() >= 2 && (v.t.type == dtype::float32 || v.t.type == dtype::float64)) {
+    int64_t width = v.t.numel() / std::max<int64_t>(1, v.t.shape[0]);
+    int64_t best = 0;
+    for (int64_t k = 1; k < width; ++k) {
+      double a = v.t.type == dtype::float32 ? v.t.as<float>()[row * width + k]
+                                            : v.t.as<double>()[row * width + k];
+      double b = v.t.type == dtype::float32 ? v.t.as<float>()[row * width + best]
+                                            : v.t.as<double>()[row * width + best];
+      if (a > b)
+        best = k;
+    }
+    key = std::to_string(best);
+  } else if (v.t.type == dtype::string) {
+    key = v.t.strings[static_cast<size_t>(row)];
+  } else if (v.t.type == dtype::int64 || v.t.type == dtype::int32) {
+    key = std::to_string(v.t.type == dtype::int64 ? v.t.as<int64_t>()[row] : v.t.as<int32_t>()[row]);
+  } else {
+    write_tensor_element(w, v.t, row);
+    return;
+  }
+  auto named = labels_.find(key);
+  if (named != labels_.end()) {
+    w.String(named->second.c_str());
+  } else if (v.t.type == dtype::string || (v.maps && !v.maps->string_keys.empty())) {
+    w.String(key.c_str());
+  } else {
+    w.Int64(std::stoll(key));
+  }
+}
+
+response onnx_deployment::render(const parsed_request& p, const std::vector<value>& outputs,
+                                 int64_t first_row) const {
+  const auto& decl = model_->info().outputs;
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  auto write_value = [&](const value& v) {
+    int64_t first = first_row < 0 ? 0 : first_row;
+    if (v.maps) {
+      int64_t rows = first_row < 0 ? static_cast<int64_t>(v.maps->values.size()) : p.rows;
+      write_maps(w, *v.maps, first, rows, p.single_row);
+    } else if (v.t.shape.empty()) {
+      write_tensor_element(w, v.t, 0);
+    } else {
+      int64_t rows = first_row < 0 ? v.t.shape[0] : p.rows;
+      write_tensor_rows(w, v.t, first, rows, p.single_row);
+    }
+  };
+  w.StartObject();
+  if (p.format == reply_format::result) {
+    w.Key("result");
+    write_result(w, outputs, first_row < 0 ? 0 : first_row);
+  } else {
+    w.Key(p.format == reply_format::predictions ? "predictions" : "outputs");
+    bool single = p.format == reply_format::predictions && outputs.size() == 1;
+    if (!single)
+      w.StartObject();
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      if (!single)
+        w.Key(decl[k].name.c_str());
+      write_value(outputs[k]);
+    }
+    if (!single)
+      w.EndObject();
+  }
+  w.EndObject();
+  return response{std::string(buf.GetString(), buf.GetSize()), "application/json"};
+}
+
+} // namespace
+
+std::unique_ptr<deployment> make_model_deployment(const deployment_context& ctx) {
+  if (ctx.model_config == nullptr || !ctx.model_config->IsObject()
+      || !ctx.model_config->HasMember("uri"))
+    throw serve_exception(errc::invalid_argument,
+                          "deployment \"" + ctx.deployment + "\" has no model uri");
+  return std::make_unique<onnx_deployment>(ctx);
+}
+
+} // namespace serve
