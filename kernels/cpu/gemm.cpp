@@ -150,7 +150,7 @@ void packed_product(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const
         micro_kernel<3, 2>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
         break;
       case 2:
-        micro_kernel<2, 4>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
+        micro_kernel<2, 3>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);
         break;
       default:
         micro_kernel<1, 4>(K, a, a_row, a_col, B.panel(p), alpha, y, N, width);

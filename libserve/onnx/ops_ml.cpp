@@ -52,20 +52,29 @@ const tensor& input(const inputs_t& in, size_t i, const std::string& at) {
   return in[i]->t;
 }
 
-// A list attribute (ints, floats or strings), empty when absent.
-template <class T>
-std::vector<T> list_attr(const node& n, const std::string& key, std::vector<T> attribute::*field) {
-  auto a = n.attr(key);
-  return a ? a->*field : std::vector<T>{};
-}
 std::vector<int64_t> ints_attr(const node& n, const std::string& key) {
-  return list_attr(n, key, &attribute::ints);
+  auto a = n.attr(key);
+  return a ? a->ints : std::vector<int64_t>{};
 }
+
 std::vector<float> floats_attr(const node& n, const std::string& key) {
-  return list_attr(n, key, &attribute::floats);
+  auto a = n.attr(key);
+  return a ? a->floats : std::vector<float>{};
 }
+
 std::vector<std::string> strings_attr(const node& n, const std::string& key) {
-  return list_attr(n, key, &attribute::strings);
+  auto a = n.attr(key);
+  return a ? a->strings : std::vector<std::string>{};
+}
+
+// An enum attribute's value by name; refuses unknown names.
+template <class E>
+E named(const std::map<std::string, E>& names, const std::string& name, const std::string& at,
+        const std::string& what) {
+  auto i = names.find(name);
+  if (i == names.end())
+    refuse(at, "unknown " + what + " '" + name + "'");
+  return i->second;
 }
 
 // `key` (floats) or `key`_as_tensor (a float or double tensor, opset 3), as doubles.
@@ -139,11 +148,7 @@ post_transform parse_post_transform(const node& n) {
       {"LOGISTIC", post_transform::logistic},
       {"SOFTMAX_ZERO", post_transform::softmax_zero},
       {"PROBIT", post_transform::probit}};
-  const std::string s = n.attr_string("post_transform", "NONE");
-  auto i = names.find(s);
-  if (i == names.end())
-    refuse(where(n), "unknown post_transform '" + s + "'");
-  return i->second;
+  return named(names, n.attr_string("post_transform", "NONE"), where(n), "post_transform");
 }
 
 float logistic(float v) {
@@ -224,28 +229,27 @@ std::unique_ptr<op_kernel> kernel(closure_kernel::fn f) {
 
 // ---- tree ensembles ---------------------------------------------------------------------------
 
-cpu::tree_node_mode parse_mode(const std::string& s, const std::string& at) {
-  static const std::map<std::string, cpu::tree_node_mode> modes = {
-      {"BRANCH_LEQ", cpu::tree_node_mode::branch_leq},
-      {"BRANCH_LT", cpu::tree_node_mode::branch_lt},
-      {"BRANCH_GTE", cpu::tree_node_mode::branch_gte},
-      {"BRANCH_GT", cpu::tree_node_mode::branch_gt},
-      {"BRANCH_EQ", cpu::tree_node_mode::branch_eq},
-      {"BRANCH_NEQ", cpu::tree_node_mode::branch_neq},
-      {"LEAF", cpu::tree_node_mode::leaf}};
-  auto i = modes.find(s);
-  if (i == modes.end())
-    refuse(at, "unknown node mode '" + s + "'");
-  return i->second;
-}
+// What both tree ensemble ops read from their attributes.
+struct tree_attributes {
+  std::shared_ptr<const cpu::tree_ensemble> trees;
+  /// The distinct class or target ids the weights name.
+  std::set<int64_t> target_ids;
+  /// No weight is negative.
+  bool weights_all_positive = true;
+  std::vector<float> base_values;
+  post_transform transform = post_transform::none;
+};
 
 // Reads the nodes_* and `prefix`_* (class_ or target_) attributes into the evaluator's flat
 // form: (tree id, node id) pairs become indices, each contiguous run of one tree id is a tree
 // whose first node is its root, and weights on branches are dropped (old onnxmltools exports
-// have them; onnxruntime ignores them too). `target_ids` receives the distinct target ids.
-cpu::tree_ensemble build_trees(const node& n, const std::string& prefix, int64_t target_count,
-                               std::set<int64_t>& target_ids, bool& weights_all_positive) {
+// have them; onnxruntime ignores them too).
+tree_attributes read_trees(const node& n, const std::string& prefix, int64_t target_count) {
   const std::string at = where(n);
+  tree_attributes out;
+  for (double b : floats_or_tensor(n, "base_values"))
+    out.base_values.push_back(static_cast<float>(b));
+  out.transform = parse_post_transform(n);
   const auto tree_ids = ints_attr(n, "nodes_treeids");
   const auto node_ids = ints_attr(n, "nodes_nodeids");
   const auto features = ints_attr(n, "nodes_featureids");
@@ -263,6 +267,14 @@ cpu::tree_ensemble build_trees(const node& n, const std::string& prefix, int64_t
       refuse(at, "the nodes_* attributes differ in length (" + std::to_string(count) +
                      " tree ids, " + std::to_string(size) + " in another)");
 
+  static const std::map<std::string, cpu::tree_node_mode> node_modes = {
+      {"BRANCH_LEQ", cpu::tree_node_mode::branch_leq},
+      {"BRANCH_LT", cpu::tree_node_mode::branch_lt},
+      {"BRANCH_GTE", cpu::tree_node_mode::branch_gte},
+      {"BRANCH_GT", cpu::tree_node_mode::branch_gt},
+      {"BRANCH_EQ", cpu::tree_node_mode::branch_eq},
+      {"BRANCH_NEQ", cpu::tree_node_mode::branch_neq},
+      {"LEAF", cpu::tree_node_mode::leaf}};
   cpu::tree_ensemble_spec spec;
   spec.target_count = target_count;
   std::map<std::pair<int64_t, int64_t>, int64_t> index; // (tree id, node id) -> node index
@@ -271,7 +283,7 @@ cpu::tree_ensemble build_trees(const node& n, const std::string& prefix, int64_t
       refuse(at, "node " + std::to_string(node_ids[i]) + " of tree " + std::to_string(tree_ids[i]) +
                      " appears twice");
     cpu::tree_node_spec s;
-    s.mode = parse_mode(modes[i], at);
+    s.mode = named(node_modes, modes[i], at, "node mode");
     s.feature = features[i];
     s.threshold = thresholds[i];
     s.missing_tracks_true = i < missing.size() && missing[i] == 1;
@@ -302,19 +314,19 @@ cpu::tree_ensemble build_trees(const node& n, const std::string& prefix, int64_t
   if (w_nodes.size() != w_trees.size() || w_ids.size() != w_trees.size() ||
       w_values.size() != w_trees.size())
     refuse(at, "the " + prefix + "_* attributes differ in length");
-  weights_all_positive = true;
   for (size_t k = 0; k < w_trees.size(); ++k) {
     const int64_t leaf = find(w_trees[k], w_nodes[k], prefix + " weight " + std::to_string(k));
-    target_ids.insert(w_ids[k]);
-    weights_all_positive = weights_all_positive && !(w_values[k] < 0);
+    out.target_ids.insert(w_ids[k]);
+    out.weights_all_positive = out.weights_all_positive && !(w_values[k] < 0);
     if (spec.nodes[static_cast<size_t>(leaf)].mode == cpu::tree_node_mode::leaf)
       spec.weights.push_back({leaf, w_ids[k], w_values[k]});
   }
   try {
-    return cpu::tree_ensemble(spec);
+    out.trees = std::make_shared<const cpu::tree_ensemble>(spec);
   } catch (const std::invalid_argument& e) {
     refuse(at, e.what());
   }
+  return out;
 }
 
 // Runs the trees over input 0: scores [rows, targets] in float, has_score beside them.
@@ -340,53 +352,42 @@ int64_t score_rows(const cpu::tree_ensemble& trees, const tensor& x, cpu::tree_a
   return rows;
 }
 
-// TreeEnsembleClassifier: Y labels [N] (int64 or string), Z scores [N, classes].
-std::unique_ptr<op_kernel> make_tree_classifier(const node& n, const compile_context&) {
-  const std::string at = where(n);
-  auto int_labels = ints_attr(n, "classlabels_int64s");
-  auto string_labels = strings_attr(n, "classlabels_strings");
-  if (int_labels.empty() == string_labels.empty())
-    refuse(at, "needs exactly one of classlabels_int64s and classlabels_strings");
-  const bool use_strings = !string_labels.empty();
-  const size_t classes = use_strings ? string_labels.size() : int_labels.size();
-  if (classes < 2)
-    refuse(at, "needs at least 2 class labels");
-  std::set<int64_t> class_ids;
-  bool all_positive = true;
-  auto trees = std::make_shared<const cpu::tree_ensemble>(
-      build_trees(n, "class", static_cast<int64_t>(classes), class_ids, all_positive));
+// How one row's class sums become TreeEnsembleClassifier scores and a label (onnxruntime's
+// rules, see the file comment). Unscored classes read as 0.
+struct class_scoring {
+  size_t classes = 0;
   std::vector<float> base;
-  for (double b : floats_or_tensor(n, "base_values"))
-    base.push_back(static_cast<float>(b));
-  if (!base.empty() && base.size() != classes && !(classes == 2 && base.size() == 1))
-    refuse(at, "has " + std::to_string(base.size()) + " base_values for " +
-                   std::to_string(classes) + " classes");
-  const post_transform pt = parse_post_transform(n);
-  // The binary case: two labels but weights for one class only; its score is the positive
-  // class's margin (mixed-sign weights) or probability (all weights >= 0).
-  const bool binary = classes == 2 && class_ids.size() == 1;
+  post_transform pt = post_transform::none;
+  /// The binary case: two labels, weights for one class id only. Its score is the positive
+  /// class's probability when all weights are >= 0, else its margin.
+  bool binary = false;
+  bool all_positive = true;
 
-  // One row: adds base values and writes z[classes]; returns the label index.
-  auto finish_row = [=](float* s, uint8_t* h, float* z) -> size_t {
-    auto read = [&](size_t k) { return h[k] ? s[k] : 0.0f; }; // unscored classes read as 0
-    if (classes > 2) {
-      for (size_t k = 0; k < base.size(); ++k) {
-        s[k] = h[k] ? s[k] + base[k] : base[k];
-        h[k] = 1;
-      }
-      size_t best = 0;
-      bool found = false;
-      for (size_t k = 0; k < classes; ++k)
-        if (h[k] && (!found || s[k] > s[best])) {
-          best = k;
-          found = true;
-        }
-      for (size_t k = 0; k < classes; ++k)
-        z[k] = read(k);
-      transform_row(pt, z, classes);
-      return best;
+  /// Adds base values to sums `s` (has-flags `h`), writes z[classes]; returns the label index.
+  size_t finish(float* s, uint8_t* h, float* z) const {
+    return classes > 2 ? finish_many(s, h, z) : finish_two(s, h, z);
+  }
+
+  size_t finish_many(float* s, uint8_t* h, float* z) const {
+    for (size_t k = 0; k < base.size(); ++k) {
+      s[k] = h[k] ? s[k] + base[k] : base[k];
+      h[k] = 1;
     }
-    bool one_score = false; // the positive class has no score: s[0] carries the only one
+    size_t best = 0;
+    bool found = false;
+    for (size_t k = 0; k < classes; ++k) {
+      if (h[k] && (!found || s[k] > s[best])) {
+        best = k;
+        found = true;
+      }
+      z[k] = h[k] ? s[k] : 0.0f;
+    }
+    transform_row(pt, z, classes);
+    return best;
+  }
+
+  size_t finish_two(float* s, uint8_t* h, float* z) const {
+    bool one_score = false; // class 1 has no score: s[0] carries the only one
     if (base.size() == 2) {
       if (h[1]) { // onnxruntime's rule: class 1 = base[1] + class 0's sum, class 0 = -that
         s[1] = base[1] + s[0];
@@ -400,35 +401,52 @@ std::unique_ptr<op_kernel> make_tree_classifier(const node& n, const compile_con
         s[0] += base[0];
       one_score = !h[1];
     }
-    const float positive = !one_score && h[1] ? s[1] : read(0);
-    const size_t label =
-        binary && all_positive ? (positive > 0.5f ? 1 : 0) : (positive > 0 ? 1 : 0);
-    if (!one_score) {
-      z[0] = read(0);
-      z[1] = read(1);
+    const float s0 = h[0] ? s[0] : 0.0f, s1 = h[1] ? s[1] : 0.0f;
+    const float positive = one_score ? s0 : s1;
+    const size_t label = binary && all_positive ? positive > 0.5f : positive > 0;
+    z[0] = s0;
+    z[1] = s1;
+    if (!one_score)
       transform_row(pt, z, 2);
-    } else if (pt == post_transform::probit) {
-      z[0] = probit(read(0));
-      z[1] = 0;
-    } else if (binary || base.empty()) {
-      write_binary_pair(pt, read(0), binary && all_positive, z);
-    } else { // two class ids, one base value and no class-1 score: nothing defines column 1
-      z[0] = read(0);
-      z[1] = 0;
-    }
+    else if (pt == post_transform::probit)
+      z[0] = probit(s0);
+    else if (binary || base.empty())
+      write_binary_pair(pt, s0, binary && all_positive, z);
+    // else: two class ids, one base value, no class-1 score: onnxruntime defines no column 1
     return label;
-  };
+  }
+};
+
+// TreeEnsembleClassifier: Y labels [N] (int64 or string), Z scores [N, classes].
+std::unique_ptr<op_kernel> make_tree_classifier(const node& n, const compile_context&) {
+  const std::string at = where(n);
+  auto int_labels = ints_attr(n, "classlabels_int64s");
+  auto string_labels = strings_attr(n, "classlabels_strings");
+  if (int_labels.empty() == string_labels.empty())
+    refuse(at, "needs exactly one of classlabels_int64s and classlabels_strings");
+  const bool use_strings = !string_labels.empty();
+  const size_t classes = use_strings ? string_labels.size() : int_labels.size();
+  if (classes < 2)
+    refuse(at, "needs at least 2 class labels");
+  tree_attributes a = read_trees(n, "class", static_cast<int64_t>(classes));
+  const size_t bases = a.base_values.size();
+  if (bases != 0 && bases != classes && !(classes == 2 && bases == 1))
+    refuse(at, "has " + std::to_string(bases) + " base_values for " + std::to_string(classes) +
+                   " classes");
+  const class_scoring scoring{classes, a.base_values, a.transform,
+                              classes == 2 && a.target_ids.size() == 1, a.weights_all_positive};
+  auto trees = a.trees;
 
   return kernel([=](const inputs_t& in, std::vector<value>& out) {
-    const tensor& x = input(in, 0, at);
     std::vector<float> scores;
     std::vector<uint8_t> has;
-    const int64_t rows = score_rows(*trees, x, cpu::tree_aggregate::sum, scores, has, at);
+    const int64_t rows =
+        score_rows(*trees, input(in, 0, at), cpu::tree_aggregate::sum, scores, has, at);
     tensor labels = tensor::zeros(use_strings ? dtype::string : dtype::int64, {rows});
     tensor z = tensor::zeros(dtype::float32, {rows, static_cast<int64_t>(classes)});
     for (int64_t r = 0; r < rows; ++r) {
       const size_t offset = static_cast<size_t>(r) * classes;
-      const size_t label = finish_row(&scores[offset], &has[offset], z.as<float>() + offset);
+      const size_t label = scoring.finish(&scores[offset], &has[offset], z.as<float>() + offset);
       if (use_strings)
         labels.strings[static_cast<size_t>(r)] = string_labels[label];
       else
@@ -446,27 +464,21 @@ std::unique_ptr<op_kernel> make_tree_regressor(const node& n, const compile_cont
   const int64_t targets = n.attr_int("n_targets", 1);
   if (targets < 1)
     refuse(at, "n_targets must be >= 1; was " + std::to_string(targets));
-  const std::string agg_name = n.attr_string("aggregate_function", "SUM");
-  const std::map<std::string, cpu::tree_aggregate> aggregates = {
+  static const std::map<std::string, cpu::tree_aggregate> aggregates = {
       {"SUM", cpu::tree_aggregate::sum},
       {"AVERAGE", cpu::tree_aggregate::average},
       {"MIN", cpu::tree_aggregate::min},
       {"MAX", cpu::tree_aggregate::max}};
-  if (!aggregates.count(agg_name))
-    refuse(at, "unknown aggregate_function '" + agg_name + "'");
-  const cpu::tree_aggregate agg = aggregates.at(agg_name);
-  std::set<int64_t> ids;
-  bool all_positive = true;
-  auto trees = std::make_shared<const cpu::tree_ensemble>(
-      build_trees(n, "target", targets, ids, all_positive));
-  std::vector<float> base;
-  for (double b : floats_or_tensor(n, "base_values"))
-    base.push_back(static_cast<float>(b));
+  const cpu::tree_aggregate agg =
+      named(aggregates, n.attr_string("aggregate_function", "SUM"), at, "aggregate_function");
+  tree_attributes a = read_trees(n, "target", targets);
+  std::vector<float> base = a.base_values;
   if (!base.empty() && static_cast<int64_t>(base.size()) != targets)
     refuse(at, "has " + std::to_string(base.size()) + " base_values for " +
                    std::to_string(targets) + " targets");
   base.resize(static_cast<size_t>(targets), 0.0f);
-  const post_transform pt = parse_post_transform(n);
+  const post_transform pt = a.transform;
+  auto trees = a.trees;
 
   return kernel([=](const inputs_t& in, std::vector<value>& out) {
     const tensor& x = input(in, 0, at);
