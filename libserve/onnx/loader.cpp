@@ -196,7 +196,8 @@ tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     if (p.raw_data().size() != t.data.size())
       refuse(what + ": raw_data has " + std::to_string(p.raw_data().size()) + " bytes; the shape " +
              shape_to_string(dims) + " needs " + std::to_string(t.data.size()));
-    std::memcpy(t.data.data(), p.raw_data().data(), t.data.size());
+    if (!t.data.empty())
+      std::memcpy(t.data.data(), p.raw_data().data(), t.data.size());
   } else {
     auto have = static_cast<size_t>(typed_field_size(p, t.type));
     if (have != n)

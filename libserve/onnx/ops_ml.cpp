@@ -22,6 +22,8 @@
 #include <memory>
 #include <set>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 #include "kernels/cpu/tree_ensemble.hpp"
 #include "libserve/future.hpp"
@@ -79,62 +81,54 @@ E named(const std::map<std::string, E>& names, const std::string& name, const st
 
 // `key` (floats) or `key`_as_tensor (a float or double tensor, opset 3), as doubles.
 std::vector<double> floats_or_tensor(const node& n, const std::string& key) {
-  auto as_tensor = n.attr(key + "_as_tensor");
-  auto as_floats = n.attr(key);
-  if (as_tensor && as_floats && !as_floats->floats.empty())
+  const attribute* as_tensor = n.attr(key + "_as_tensor");
+  const std::vector<float> floats = floats_attr(n, key);
+  if (as_tensor && !floats.empty())
     refuse(where(n), "both " + key + " and " + key + "_as_tensor are set");
-  std::vector<double> out;
-  if (!as_tensor) {
-    for (float f : floats_attr(n, key))
-      out.push_back(f);
-    return out;
-  }
+  if (!as_tensor)
+    return {floats.begin(), floats.end()};
   const tensor& t = as_tensor->t;
   if (t.type == dtype::float32)
-    out.assign(t.as<float>(), t.as<float>() + t.numel());
-  else if (t.type == dtype::float64)
-    out.assign(t.as<double>(), t.as<double>() + t.numel());
-  else
+    return {t.as<float>(), t.as<float>() + t.numel()};
+  if (t.type != dtype::float64)
     refuse(where(n), key + "_as_tensor must be float or double, not " + dtype_name(t.type));
-  return out;
+  return {t.as<double>(), t.as<double>() + t.numel()};
+}
+
+// Calls f(T{}) with the element type of a float, double, int64 or int32 tensor type.
+template <class F> void visit_numeric(dtype type, const std::string& at, F&& f) {
+  switch (type) {
+  case dtype::float32:
+    return f(float{});
+  case dtype::float64:
+    return f(double{});
+  case dtype::int64:
+    return f(int64_t{});
+  case dtype::int32:
+    return f(int32_t{});
+  default:
+    refuse(at, std::string("input must be float, double, int64 or int32, not ") + dtype_name(type));
+  }
 }
 
 // The elements of a float, double, int64 or int32 tensor as float32: `x`'s own buffer when it
 // is float32, otherwise converted into `buffer`.
 const float* float_data(const tensor& x, std::vector<float>& buffer, const std::string& at) {
-  const auto n = static_cast<size_t>(x.numel());
-  auto convert = [&](auto* p) {
-    buffer.resize(n);
-    for (size_t i = 0; i < n; ++i)
-      buffer[i] = static_cast<float>(p[i]);
-    return buffer.data();
-  };
-  switch (x.type) {
-  case dtype::float32:
+  if (x.type == dtype::float32)
     return x.as<float>();
-  case dtype::float64:
-    return convert(x.as<double>());
-  case dtype::int64:
-    return convert(x.as<int64_t>());
-  case dtype::int32:
-    return convert(x.as<int32_t>());
-  default:
-    refuse(at,
-           std::string("input must be float, double, int64 or int32, not ") + dtype_name(x.type));
-  }
+  visit_numeric(x.type, at, [&](auto zero) {
+    const auto* p = x.as<decltype(zero)>();
+    buffer.assign(p, p + x.numel());
+  });
+  return buffer.data();
 }
 
-// A feature matrix: rank 1 is one row, rank 2 is [rows, columns].
-void matrix_dims(const tensor& x, const std::string& at, int64_t& rows, int64_t& columns) {
-  if (x.rank() == 1) {
-    rows = 1;
-    columns = x.shape[0];
-  } else if (x.rank() == 2) {
-    rows = x.shape[0];
-    columns = x.shape[1];
-  } else {
+// A feature matrix's {rows, columns}: rank 1 is one row, rank 2 is [rows, columns].
+std::pair<int64_t, int64_t> matrix_dims(const tensor& x, const std::string& at) {
+  if (x.rank() != 1 && x.rank() != 2)
     refuse(at, "input must be [N, F] or [F]; got " + shape_to_string(x.shape));
-  }
+  return x.rank() == 1 ? std::make_pair(int64_t{1}, x.shape[0])
+                       : std::make_pair(x.shape[0], x.shape[1]);
 }
 
 // ---- post transforms (computed in float32, as onnxruntime does) -----------------------------
@@ -205,10 +199,13 @@ void transform_row(post_transform pt, float* v, size_t n) {
   }
 }
 
-// Writes a binary classifier's single score `s` as two columns [negative, positive].
-// `complement` picks 1 - t (probability-like scores) or -t (margins).
+// Writes a binary classifier's single score `s` as two columns [negative, positive]: t = s
+// under LOGISTIC and PROBIT transformed, else s as it is (SOFTMAX of one value is meaningless);
+// the negative column is 1 - t for probabilities (`complement`, LOGISTIC), else -t (margins).
 void write_binary_pair(post_transform pt, float s, bool complement, float* z) {
-  const float t = pt == post_transform::logistic ? logistic(s) : s;
+  const float t = pt == post_transform::logistic ? logistic(s)
+                  : pt == post_transform::probit ? probit(s)
+                                                 : s;
   z[0] = complement || pt == post_transform::logistic ? 1 - t : -t;
   z[1] = t;
 }
@@ -333,8 +330,7 @@ tree_attributes read_trees(const node& n, const std::string& prefix, int64_t tar
 // Float and integer rows walk in float32, double rows in double.
 int64_t score_rows(const cpu::tree_ensemble& trees, const tensor& x, cpu::tree_aggregate agg,
                    std::vector<float>& scores, std::vector<uint8_t>& has, const std::string& at) {
-  int64_t rows = 0, columns = 0;
-  matrix_dims(x, at, rows, columns);
+  const auto [rows, columns] = matrix_dims(x, at);
   if (rows > 0 && columns <= trees.max_feature())
     refuse(at, "input has " + std::to_string(columns) + " features but the trees read feature " +
                    std::to_string(trees.max_feature()));
@@ -402,7 +398,7 @@ struct class_scoring {
       one_score = !h[1];
     }
     const float s0 = h[0] ? s[0] : 0.0f, s1 = h[1] ? s[1] : 0.0f;
-    const float positive = one_score ? s0 : s1;
+    const float positive = !one_score && h[1] ? s1 : s0;
     const size_t label = binary && all_positive ? positive > 0.5f : positive > 0;
     z[0] = s0;
     z[1] = s1;
@@ -511,7 +507,7 @@ std::vector<float> linear_scores(const tensor& x, const std::vector<float>& coef
                                  const std::vector<float>& intercepts, size_t outputs,
                                  int64_t& rows, const std::string& at) {
   int64_t features = 0;
-  matrix_dims(x, at, rows, features);
+  std::tie(rows, features) = matrix_dims(x, at);
   if (static_cast<size_t>(features) * outputs != coefficients.size())
     refuse(at, "input has " + std::to_string(features) + " features; the coefficients expect " +
                    std::to_string(coefficients.size() / outputs));
@@ -568,12 +564,7 @@ std::unique_ptr<op_kernel> make_linear_classifier(const node& n, const compile_c
       size_t label = 0;
       if (binary) {
         label = s[0] > 0 ? 1 : 0;
-        if (pt == post_transform::probit) {
-          zr[1] = probit(s[0]);
-          zr[0] = 1 - zr[1];
-        } else {
-          write_binary_pair(pt, s[0], true, zr);
-        }
+        write_binary_pair(pt, s[0], true, zr);
       } else {
         for (size_t c = 1; c < outputs; ++c)
           if (s[c] > s[label])
@@ -641,16 +632,10 @@ tensor float_copy(const tensor& x, const std::string& at, size_t& row_length) {
 // is 0 are left as they are.
 std::unique_ptr<op_kernel> make_normalizer(const node& n, const compile_context&) {
   const std::string at = where(n);
-  const std::string name = n.attr_string("norm", "MAX");
-  if (name != "MAX" && name != "L1" && name != "L2")
-    refuse(at, "norm must be MAX, L1 or L2; was '" + name + "'");
-  enum {
-    max_norm,
-    l1_norm,
-    l2_norm
-  } norm = name == "MAX"  ? max_norm
-           : name == "L1" ? l1_norm
-                          : l2_norm;
+  enum class norm_kind { max, l1, l2 };
+  static const std::map<std::string, norm_kind> norms = {
+      {"MAX", norm_kind::max}, {"L1", norm_kind::l1}, {"L2", norm_kind::l2}};
+  const norm_kind norm = named(norms, n.attr_string("norm", "MAX"), at, "norm");
   return kernel([=](const inputs_t& in, std::vector<value>& out) {
     size_t width = 0;
     tensor y = float_copy(input(in, 0, at), at, width);
@@ -659,12 +644,12 @@ std::unique_ptr<op_kernel> make_normalizer(const node& n, const compile_context&
     for (size_t begin = 0; width > 0 && begin < total; begin += width) {
       float* row = p + begin;
       float divisor = 0;
-      if (norm == max_norm) {
+      if (norm == norm_kind::max) {
         divisor = *std::max_element(row, row + width);
       } else {
         for (size_t i = 0; i < width; ++i)
-          divisor += norm == l1_norm ? std::abs(row[i]) : row[i] * row[i];
-        if (norm == l2_norm)
+          divisor += norm == norm_kind::l1 ? std::abs(row[i]) : row[i] * row[i];
+        if (norm == norm_kind::l2)
           divisor = std::sqrt(divisor);
       }
       if (divisor != 0)
@@ -710,31 +695,16 @@ std::unique_ptr<op_kernel> make_binarizer(const node& n, const compile_context&)
   return kernel([=](const inputs_t& in, std::vector<value>& out) {
     const tensor& x = input(in, 0, at);
     tensor y = tensor::zeros(x.type, x.shape);
-    auto apply = [&](auto* src, auto* dst) {
+    visit_numeric(x.type, at, [&](auto zero) {
+      using T = decltype(zero);
+      const T* src = x.as<T>();
+      T* dst = y.as<T>();
       for (int64_t i = 0; i < x.numel(); ++i) {
-        const double v = static_cast<double>(src[i]);
-        if (std::isnan(v))
+        if (std::isnan(static_cast<double>(src[i])))
           refuse(at, "input element " + std::to_string(i) + " is NaN");
-        dst[i] = v > threshold ? 1 : 0;
+        dst[i] = static_cast<double>(src[i]) > threshold ? T(1) : T(0);
       }
-    };
-    switch (x.type) {
-    case dtype::float32:
-      apply(x.as<float>(), y.as<float>());
-      break;
-    case dtype::float64:
-      apply(x.as<double>(), y.as<double>());
-      break;
-    case dtype::int64:
-      apply(x.as<int64_t>(), y.as<int64_t>());
-      break;
-    case dtype::int32:
-      apply(x.as<int32_t>(), y.as<int32_t>());
-      break;
-    default:
-      refuse(at,
-             std::string("input must be float, double, int64 or int32, not ") + dtype_name(x.type));
-    }
+    });
     out.at(0).t = std::move(y);
   });
 }
@@ -761,9 +731,9 @@ std::unique_ptr<op_kernel> make_array_feature_extractor(const node& n, const com
     for (int64_t i : indices)
       if (i < 0 || i >= width)
         refuse(at, "index " + std::to_string(i) + " is outside [0, " + std::to_string(width) + ")");
-    std::vector<int64_t> shape = x.rank() == 1 ? std::vector<int64_t>{1} : x.shape;
+    std::vector<int64_t> shape = x.shape;
     if (x.rank() == 1)
-      shape.push_back(0);
+      shape.insert(shape.begin(), 1);
     shape.back() = static_cast<int64_t>(indices.size());
     tensor y = tensor::zeros(x.type, shape);
     const size_t rows = width == 0 ? 0 : static_cast<size_t>(x.numel() / width);
@@ -792,8 +762,7 @@ std::unique_ptr<op_kernel> make_zip_map(const node& n, const compile_context&) {
     const tensor& x = input(in, 0, at);
     if (x.type != dtype::float32)
       refuse(at, std::string("input must be float, not ") + dtype_name(x.type));
-    int64_t rows = 0, columns = 0;
-    matrix_dims(x, at, rows, columns);
+    const auto [rows, columns] = matrix_dims(x, at);
     if (static_cast<size_t>(columns) != labels)
       refuse(at, "input has " + std::to_string(columns) + " columns for " + std::to_string(labels) +
                      " labels");

@@ -97,6 +97,8 @@ tensor int64_vector(const std::vector<int64_t>& v) {
 
 // Copies `count` elements from src[src_at...] to dst[dst_at...] (same dtype).
 void copy_elements(const tensor& src, int64_t src_at, tensor& dst, int64_t dst_at, int64_t count) {
+  if (count == 0)
+    return;
   if (src.type == dtype::string) {
     std::copy_n(src.strings.begin() + src_at, count, dst.strings.begin() + dst_at);
     return;

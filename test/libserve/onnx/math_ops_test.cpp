@@ -410,3 +410,37 @@ TEST_CASE("fuse_gemm_epilogues leaves values used twice, graph outputs and non-c
   CHECK(copy.nodes[1].op_type == "Relu");
   CHECK(copy.nodes[3].op_type == "MatMul");
 }
+
+TEST_CASE("constant weights pre-packed at compile time give the same results as run-time B") {
+  const tensor w = f32({7, 19}, iota_floats(7 * 19, 1.0f, 0.1f));
+  const tensor wt = f32({19, 7}, iota_floats(7 * 19, 1.0f, -0.1f));
+  const std::map<std::string, tensor> constants = {{"w", w}, {"wt", wt}};
+  auto run_both = [&](const node& n, int64_t opset, const std::vector<const tensor*>& inputs) {
+    auto packed = compile(n, opset, &constants);
+    auto plain = compile(n, opset);
+    std::vector<value> holders(inputs.size());
+    std::vector<const value*> in;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      holders[i].t = *inputs[i];
+      in.push_back(&holders[i]);
+    }
+    std::vector<value> a(1), b(1);
+    packed->run(in, a);
+    plain->run(in, b);
+    REQUIRE(a[0].t.shape == b[0].t.shape);
+    const auto x = floats(a[0].t), y = floats(b[0].t);
+    for (size_t i = 0; i < x.size(); ++i)
+      CHECK(x[i] == doctest::Approx(y[i]).epsilon(1e-5));
+  };
+  for (int64_t rows : {1, 2, 5, 13, 40}) {
+    const tensor a = f32({rows, 7}, iota_floats(rows * 7, 1.0f));
+    run_both(make_node("MatMul", {"a", "w"}, {"y"}), 13, {&a, &w});
+    run_both(make_node("Gemm", {"a", "wt"}, {"y"}, {{"transB", attr_i(1)}}), 13, {&a, &wt});
+    const tensor bias = f32({19}, iota_floats(19, 1.0f));
+    run_both(make_node("FusedGemm", {"a", "w", "c"}, {"y"}, {{"activation", attr_s("Relu")}},
+                       actorserve_domain),
+             1, {&a, &w, &bias});
+  }
+  const tensor a3 = f32({2, 3, 7}, iota_floats(42, 1.0f));
+  run_both(make_node("MatMul", {"a", "w"}, {"y"}), 13, {&a3, &w});
+}

@@ -7,7 +7,6 @@
 #include "libserve/onnx/model.hpp"
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -24,14 +23,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// test/fixtures/ml beside this file's folder (__FILE__ is absolute in CMake builds), else
-// found from ACTORSERVE_ROOT or the working directory.
+// ACTORSERVE_SOURCE_DIR/test/fixtures/ml when the build defines it, else the folder beside
+// this file's (__FILE__ is absolute in CMake builds).
 fs::path fixtures_dir() {
-  const fs::path here = fs::path(__FILE__).parent_path();
-  if (fs::is_directory(here / "../../fixtures/ml"))
-    return here / "../../fixtures/ml";
-  const char* root = std::getenv("ACTORSERVE_ROOT");
-  return fs::path(root && *root ? root : ".") / "test" / "fixtures" / "ml";
+#ifdef ACTORSERVE_SOURCE_DIR
+  return fs::path(ACTORSERVE_SOURCE_DIR) / "test" / "fixtures" / "ml";
+#else
+  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "fixtures" / "ml";
+#endif
 }
 
 std::string read_file(const fs::path& path) {

@@ -256,6 +256,11 @@ TEST_CASE("ml tree classifier binary case with mixed weights: a margin, label by
   CHECK(int64s(out[0].t) == std::vector<int64_t>{4, 9, 9});
   check_floats(out[1].t, {3, 2}, {0.3f, -0.3f, -0.5f, 0.5f, -0.5f, 0.5f}); // [-s, s]
   // scikit-learn's GradientBoostingClassifier export: one base value, LOGISTIC.
+  // Two base values without a class-1 vote: both added, but class 1 still reads as 0 and the
+  // label follows class 0's score.
+  out = classify(one_class(0, {0.3f, -0.4f, 0.2f, 0.1f}, "NONE", {0.1f, 0.2f}));
+  CHECK(int64s(out[0].t) == std::vector<int64_t>{4, 9, 9});
+  check_floats(out[1].t, {3, 2}, {-0.2f, 0, 0.6f, 0, 0.6f, 0});
   out = classify(one_class(0, {0.3f, -0.4f, 0.2f, 0.1f}, "LOGISTIC", {0.1f}));
   CHECK(int64s(out[0].t) == std::vector<int64_t>{4, 9, 9});
   const float p0 = sigmoid(-0.2f), p1 = sigmoid(0.6f);
