@@ -192,6 +192,11 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
         if (!slot || slot->answered)
           return;
         if (err == caf::sec::request_receiver_down && slot->req.reroutes < max_reroutes) {
+          // The bounce proves the replica is gone: stop offering it before its down_msg comes.
+          auto& reps = self->state.replicas;
+          reps.erase(std::remove_if(reps.begin(), reps.end(),
+                                    [&](const replica_entry& r) { return r.handle.id() == replica; }),
+                     reps.end());
           ++slot->req.reroutes;
           route(self, queued_call{std::move(slot->req), std::move(slot->promise)}, true);
         } else {
