@@ -17,8 +17,7 @@ namespace {
 
 // y[i] = f(x[i]), for operations the compiler vectorises from scalar code (compare, select,
 // multiply-add). In place gets its own loop: with one pointer there is nothing to alias.
-template <class T, class F>
-inline void map(const T* x, T* y, int64_t n, F f) {
+template <class T, class F> inline void map(const T* x, T* y, int64_t n, F f) {
   if (x == y) {
     for (int64_t i = 0; i < n; ++i)
       y[i] = f(y[i]);
@@ -37,7 +36,9 @@ inline void map(const T* x, T* y, int64_t n, F f) {
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 
-inline f32x8 splat(float s) { return f32x8{s, s, s, s, s, s, s, s}; }
+inline f32x8 splat(float s) {
+  return f32x8{s, s, s, s, s, s, s, s};
+}
 
 // exp(x) after Cephes' expf: n = round(x / ln 2) (by the 1.5 * 2^23 trick), r = x - n ln 2 in
 // two parts, a degree-6 polynomial for exp(r), times 2^n built in the exponent bits. Relative
@@ -87,7 +88,9 @@ inline f32x8 tanh8(f32x8 x) {
   return p / q;
 }
 
-inline f32x8 sigmoid8(f32x8 x) { return 1.0f / (1.0f + exp8(-x)); }
+inline f32x8 sigmoid8(f32x8 x) {
+  return 1.0f / (1.0f + exp8(-x));
+}
 
 // GELU with erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7).
 inline f32x8 gelu8(f32x8 x) {
@@ -105,8 +108,7 @@ inline f32x8 gelu8(f32x8 x) {
 }
 
 // y[i] = f(x[i]) eight at a time; the tail goes through a zero-padded vector.
-template <class F>
-inline void map8(const float* x, float* y, int64_t n, F f) {
+template <class F> inline void map8(const float* x, float* y, int64_t n, F f) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     f32x8 v;
@@ -130,21 +132,26 @@ void exp_shifted(const float* x, float* y, int64_t n, float shift) {
 void exp_shifted(const double* x, double* y, int64_t n, double shift) {
   map(x, y, n, [shift](double v) { return std::exp(v - shift); });
 }
-void sigmoid_map(const float* x, float* y, int64_t n) { map8(x, y, n, sigmoid8); }
+void sigmoid_map(const float* x, float* y, int64_t n) {
+  map8(x, y, n, sigmoid8);
+}
 void sigmoid_map(const double* x, double* y, int64_t n) {
   map(x, y, n, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
 }
-void tanh_map(const float* x, float* y, int64_t n) { map8(x, y, n, tanh8); }
+void tanh_map(const float* x, float* y, int64_t n) {
+  map8(x, y, n, tanh8);
+}
 void tanh_map(const double* x, double* y, int64_t n) {
   map(x, y, n, [](double v) { return std::tanh(v); });
 }
-void gelu_map(const float* x, float* y, int64_t n) { map8(x, y, n, gelu8); }
+void gelu_map(const float* x, float* y, int64_t n) {
+  map8(x, y, n, gelu8);
+}
 void gelu_map(const double* x, double* y, int64_t n) {
   map(x, y, n, [](double v) { return 0.5 * v * (1.0 + std::erf(v * 0.70710678118654752)); });
 }
 
-template <class T>
-void activate_impl(activation act, const T* x, T* y, int64_t n, T alpha) {
+template <class T> void activate_impl(activation act, const T* x, T* y, int64_t n, T alpha) {
   switch (act) {
   case activation::none:
     if (x != y)
@@ -163,16 +170,14 @@ void activate_impl(activation act, const T* x, T* y, int64_t n, T alpha) {
   }
 }
 
-template <class T>
-void clip_impl(const T* x, T* y, int64_t n, T lo, T hi) {
+template <class T> void clip_impl(const T* x, T* y, int64_t n, T lo, T hi) {
   map(x, y, n, [lo, hi](T v) {
     T t = v < lo ? lo : v;
     return t > hi ? hi : t;
   });
 }
 
-template <class T>
-T exp_sum_impl(const T* x, T* y, int64_t n, T shift) {
+template <class T> T exp_sum_impl(const T* x, T* y, int64_t n, T shift) {
   exp_shifted(x, y, n, shift);
   // Eight partial sums: a float sum only vectorises when the additions are reassociated by
   // hand. The exponentials are still in L1.
@@ -193,40 +198,27 @@ T exp_sum_impl(const T* x, T* y, int64_t n, T shift) {
 // ---- broadcasting binary ops --------------------------------------------------------------
 
 // Integer add/sub/mul wrap (two's complement) instead of overflowing into undefined behaviour.
-template <class T, bool = std::is_integral_v<T>>
-struct wrap {
-  using type = T;
-};
-template <class T>
-struct wrap<T, true> {
-  using type = std::make_unsigned_t<T>;
-};
-template <class T>
-using wrap_t = typename wrap<T>::type;
+template <class T, bool = std::is_integral_v<T>> struct wrap { using type = T; };
+template <class T> struct wrap<T, true> { using type = std::make_unsigned_t<T>; };
+template <class T> using wrap_t = typename wrap<T>::type;
 
 struct add_fn {
-  template <class T>
-  T operator()(T a, T b) const {
+  template <class T> T operator()(T a, T b) const {
     return static_cast<T>(static_cast<wrap_t<T>>(a) + static_cast<wrap_t<T>>(b));
   }
 };
 struct sub_fn {
-  template <class T>
-  T operator()(T a, T b) const {
+  template <class T> T operator()(T a, T b) const {
     return static_cast<T>(static_cast<wrap_t<T>>(a) - static_cast<wrap_t<T>>(b));
   }
 };
 struct mul_fn {
-  template <class T>
-  T operator()(T a, T b) const {
+  template <class T> T operator()(T a, T b) const {
     return static_cast<T>(static_cast<wrap_t<T>>(a) * static_cast<wrap_t<T>>(b));
   }
 };
 struct div_fn {
-  template <class T>
-  T operator()(T a, T b) const {
-    return a / b;
-  }
+  template <class T> T operator()(T a, T b) const { return a / b; }
 };
 
 // The innermost merged dim: each operand either advances (stride 1) or repeats (stride 0).
@@ -249,8 +241,7 @@ void binary_run(const T* a, bool a_moves, const T* b, bool b_moves, T* y, int64_
 // Integer division: truncates toward zero; x / -1 negates with wrap (INT_MIN / -1 traps in
 // hardware); a zero divisor is reported after the run. Nothing here vectorises anyway.
 template <class T>
-void int_div_run(const T* a, bool a_moves, const T* b, bool b_moves, T* y, int64_t n,
-                 bool& zero) {
+void int_div_run(const T* a, bool a_moves, const T* b, bool b_moves, T* y, int64_t n, bool& zero) {
   for (int64_t i = 0; i < n; ++i) {
     T u = a[a_moves ? i : 0];
     T v = b[b_moves ? i : 0];
@@ -308,8 +299,8 @@ broadcast_plan make_plan(const std::vector<int64_t>& a, const std::vector<int64_
   }
   if (count > max_broadcast_rank)
     throw std::invalid_argument("binary: broadcast needs " + std::to_string(count) +
-                                " merged dims; at most " +
-                                std::to_string(max_broadcast_rank) + " are supported");
+                                " merged dims; at most " + std::to_string(max_broadcast_rank) +
+                                " are supported");
   plan.rank = count;
   int64_t as = 1, bs = 1;
   for (int d = count - 1; d >= 0; --d) {
@@ -389,7 +380,9 @@ void activate(activation act, const double* x, double* y, int64_t n, double alph
   activate_impl(act, x, y, n, alpha);
 }
 
-void clip(const float* x, float* y, int64_t n, float lo, float hi) { clip_impl(x, y, n, lo, hi); }
+void clip(const float* x, float* y, int64_t n, float lo, float hi) {
+  clip_impl(x, y, n, lo, hi);
+}
 void clip(const double* x, double* y, int64_t n, double lo, double hi) {
   clip_impl(x, y, n, lo, hi);
 }
@@ -442,16 +435,16 @@ void binary(binary_op op, const double* a, const std::vector<int64_t>& a_shape, 
             const std::vector<int64_t>& b_shape, double* y) {
   binary_impl(op, a, a_shape, b, b_shape, y);
 }
-void binary(binary_op op, const int32_t* a, const std::vector<int64_t>& a_shape,
-            const int32_t* b, const std::vector<int64_t>& b_shape, int32_t* y) {
+void binary(binary_op op, const int32_t* a, const std::vector<int64_t>& a_shape, const int32_t* b,
+            const std::vector<int64_t>& b_shape, int32_t* y) {
   binary_impl(op, a, a_shape, b, b_shape, y);
 }
-void binary(binary_op op, const int64_t* a, const std::vector<int64_t>& a_shape,
-            const int64_t* b, const std::vector<int64_t>& b_shape, int64_t* y) {
+void binary(binary_op op, const int64_t* a, const std::vector<int64_t>& a_shape, const int64_t* b,
+            const std::vector<int64_t>& b_shape, int64_t* y) {
   binary_impl(op, a, a_shape, b, b_shape, y);
 }
-void binary(binary_op op, const uint8_t* a, const std::vector<int64_t>& a_shape,
-            const uint8_t* b, const std::vector<int64_t>& b_shape, uint8_t* y) {
+void binary(binary_op op, const uint8_t* a, const std::vector<int64_t>& a_shape, const uint8_t* b,
+            const std::vector<int64_t>& b_shape, uint8_t* y) {
   binary_impl(op, a, a_shape, b, b_shape, y);
 }
 

@@ -67,11 +67,11 @@ void binary(binary_op op, const float* a, const std::vector<int64_t>& a_shape, c
             const std::vector<int64_t>& b_shape, float* y);
 void binary(binary_op op, const double* a, const std::vector<int64_t>& a_shape, const double* b,
             const std::vector<int64_t>& b_shape, double* y);
-void binary(binary_op op, const int32_t* a, const std::vector<int64_t>& a_shape,
-            const int32_t* b, const std::vector<int64_t>& b_shape, int32_t* y);
-void binary(binary_op op, const int64_t* a, const std::vector<int64_t>& a_shape,
-            const int64_t* b, const std::vector<int64_t>& b_shape, int64_t* y);
-void binary(binary_op op, const uint8_t* a, const std::vector<int64_t>& a_shape,
-            const uint8_t* b, const std::vector<int64_t>& b_shape, uint8_t* y);
+void binary(binary_op op, const int32_t* a, const std::vector<int64_t>& a_shape, const int32_t* b,
+            const std::vector<int64_t>& b_shape, int32_t* y);
+void binary(binary_op op, const int64_t* a, const std::vector<int64_t>& a_shape, const int64_t* b,
+            const std::vector<int64_t>& b_shape, int64_t* y);
+void binary(binary_op op, const uint8_t* a, const std::vector<int64_t>& a_shape, const uint8_t* b,
+            const std::vector<int64_t>& b_shape, uint8_t* y);
 
 } // namespace serve::kernels::cpu

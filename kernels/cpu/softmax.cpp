@@ -18,19 +18,11 @@ constexpr int64_t block_columns = 256;
 
 // 32-byte vectors of T (GCC/Clang vector extensions): the compiler will not vectorise a float
 // max reduction written as a plain loop without -ffast-math, so it is written out here.
-template <class T>
-struct vec32;
-template <>
-struct vec32<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct vec32<double> {
-  typedef double type __attribute__((vector_size(32)));
-};
+template <class T> struct vec32;
+template <> struct vec32<float> { typedef float type __attribute__((vector_size(32))); };
+template <> struct vec32<double> { typedef double type __attribute__((vector_size(32))); };
 
-template <class T>
-T row_max(const T* x, int64_t n) {
+template <class T> T row_max(const T* x, int64_t n) {
   using vec = typename vec32<T>::type;
   constexpr int64_t lanes = sizeof(vec) / sizeof(T);
   T best = x[0];
@@ -50,8 +42,7 @@ T row_max(const T* x, int64_t n) {
   return best;
 }
 
-template <class T>
-void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
+template <class T> void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   T scratch[block_columns];
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * n;

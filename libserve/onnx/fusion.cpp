@@ -19,7 +19,9 @@ namespace serve::onnx_ir {
 
 namespace {
 
-bool in_default_domain(const node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
+bool in_default_domain(const node& n) {
+  return n.domain.empty() || n.domain == "ai.onnx";
+}
 
 bool is_fusable_activation(const node& n) {
   return in_default_domain(n) && n.inputs.size() == 1 && n.outputs.size() == 1 &&
@@ -164,7 +166,8 @@ size_t fuse_gemm_epilogues(graph& g) {
       if (!in_default_domain(add) || add.op_type != "Add" || add.inputs.size() != 2 ||
           add.outputs.size() != 1 || add.inputs[0] == add.inputs[1])
         continue;
-      const std::string& bias_name = add.inputs[0] == first.outputs[0] ? add.inputs[1] : add.inputs[0];
+      const std::string& bias_name =
+          add.inputs[0] == first.outputs[0] ? add.inputs[1] : add.inputs[0];
       if (!is_row_bias(values.constant(bias_name), b->shape[1]))
         continue;
       node fused = fused_node(first);

@@ -42,6 +42,7 @@ void op_registry::add(const std::string& domain, const std::string& op_type, int
             [](const entry& a, const entry& b) { return a.since_version < b.since_version; });
 }
 
+// The pointer stays valid until the next add() for the same op (registration happens at start-up).
 const op_factory* op_registry::find(const std::string& domain, const std::string& op_type,
                                     int64_t opset) const {
   std::lock_guard<std::mutex> guard(mtx_);

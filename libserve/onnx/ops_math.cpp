@@ -9,10 +9,9 @@
 // around `axis` (default 1) before 13 and normalise one axis (default -1) from 13, ArgMax has
 // select_last_index from 12.
 #include <cmath>
-#include <cstring>
 #include <limits>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -66,8 +65,7 @@ tensor& make_output(outputs_t& out, dtype type, shape_t shape) {
 }
 
 /// A kernel whose run() is a lambda holding the compiled attributes (immutable after load).
-template <class F>
-class lambda_kernel final : public op_kernel {
+template <class F> class lambda_kernel final : public op_kernel {
 public:
   explicit lambda_kernel(F f) : f_(std::move(f)) {}
   void run(const inputs_t& in, outputs_t& out) const override { f_(in, out); }
@@ -76,14 +74,12 @@ private:
   F f_;
 };
 
-template <class F>
-std::unique_ptr<op_kernel> make_kernel(F f) {
+template <class F> std::unique_ptr<op_kernel> make_kernel(F f) {
   return std::make_unique<lambda_kernel<F>>(std::move(f));
 }
 
 /// Calls f(T{}) with T the C++ type of float32/float64 tensors; anything else fails.
-template <class F>
-void with_float_type(const std::string& who, dtype t, F&& f) {
+template <class F> void with_float_type(const std::string& who, dtype t, F&& f) {
   if (t == dtype::float32)
     f(float{});
   else if (t == dtype::float64)
@@ -92,7 +88,7 @@ void with_float_type(const std::string& who, dtype t, F&& f) {
     fail(who, std::string("element type ") + dtype_name(t) + " is not supported (float, double)");
 }
 
-/// Normalises an axis in [-rank, rank) (or [-rank, rank] with `inclusive`).
+/// Normalises an axis in [-rank, rank) to [0, rank).
 int64_t normalize_axis(const std::string& who, int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank)
     fail(who, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
@@ -137,8 +133,8 @@ std::unique_ptr<op_kernel> binary_factory(cpu::binary_op op, const node& n,
     if (legacy_broadcast && has_axis) { // B's dims sit at A's dims axis..axis+rank(B)
       const int64_t at = normalize_axis(who, axis, int64_t(a.rank()));
       if (at + int64_t(b.rank()) > int64_t(a.rank()))
-        fail(who, "B " + shape_to_string(b.shape) + " does not fit A at axis " +
-                      std::to_string(axis));
+        fail(who,
+             "B " + shape_to_string(b.shape) + " does not fit A at axis " + std::to_string(axis));
       b_shape.resize(a.rank() - at, 1);
     }
     shape_t out_shape;
@@ -146,8 +142,8 @@ std::unique_ptr<op_kernel> binary_factory(cpu::binary_op op, const node& n,
       fail(who, "shapes " + shape_to_string(a.shape) + " and " + shape_to_string(b.shape) +
                     " do not broadcast");
     if (legacy && out_shape != a.shape)
-      fail(who, "B " + shape_to_string(b.shape) + " must broadcast to A " +
-                    shape_to_string(a.shape));
+      fail(who,
+           "B " + shape_to_string(b.shape) + " must broadcast to A " + shape_to_string(a.shape));
     try {
       switch (a.type) {
       case dtype::float32:
@@ -258,7 +254,8 @@ std::unique_ptr<op_kernel> softmax_factory(bool log, const node& n, const compil
   return make_kernel([log, coerce_2d, axis, who = label(n)](const inputs_t& in, outputs_t& out) {
     const tensor& x = input(who, in, 0);
     const int64_t rank = int64_t(x.rank());
-    // Softmax-1/11 allow axis == rank (everything in one row's "outer" part); clamp to it.
+    // Before 13, axis == rank is accepted as the 2-D coercion's formula reads it: every dim in
+    // the rows, rows of one element (e.g. the default axis 1 on a 1-D input).
     const int64_t a = coerce_2d && (axis == rank || (rank == 0 && axis == 0))
                           ? rank
                           : normalize_axis(who, axis, rank);
@@ -464,9 +461,8 @@ constexpr int64_t max_packed_elements = int64_t(16) << 20;
 /// op(B) packed for the small-batch GEMM kernel when input `index` of `n` is a 2-D float
 /// constant of reasonable size; else null. The kernel keeps the copy (constants are only
 /// valid while the factory runs).
-std::shared_ptr<const cpu::packed_matrix> pack_constant_b(const node& n, size_t index,
-                                                         bool trans_b,
-                                                         const compile_context& ctx) {
+std::shared_ptr<const cpu::packed_matrix> pack_constant_b(const node& n, size_t index, bool trans_b,
+                                                          const compile_context& ctx) {
   if (ctx.constants == nullptr || index >= n.inputs.size())
     return nullptr;
   auto c = ctx.constants->find(n.inputs[index]);
@@ -501,7 +497,9 @@ void run_gemm(const gemm_config& g, const inputs_t& in, outputs_t& out) {
   if (a.rank() != 2 && !folded)
     fail(g.who, "A must be 2-D; got " + shape_to_string(a.shape));
   const int64_t K = g.trans_a ? a.shape[0] : a.shape.back();
-  const int64_t M = folded ? product(a.shape, 0, a.rank() - 1) : g.trans_a ? a.shape[1] : a.shape[0];
+  const int64_t M = folded      ? product(a.shape, 0, a.rank() - 1)
+                    : g.trans_a ? a.shape[1]
+                                : a.shape[0];
   const int64_t K2 = g.trans_b ? b.shape[1] : b.shape[0];
   const int64_t N = g.trans_b ? b.shape[0] : b.shape[1];
   if (K != K2)
@@ -519,17 +517,16 @@ void run_gemm(const gemm_config& g, const inputs_t& in, outputs_t& out) {
   }
   if (const cpu::packed_matrix* packed = usable(g.packed_b, a.type, K, N)) {
     tensor& y = make_output(out, a.type, out_shape);
-    cpu::gemm_bias_act(g.trans_a, g.trans_b, M, N, K, g.alpha, a.as<float>(), b.as<float>(),
-                       g.beta, c ? c->as<float>() : nullptr, bias, y.as<float>(), g.act,
-                       g.act_alpha, packed);
+    cpu::gemm_bias_act(g.trans_a, g.trans_b, M, N, K, g.alpha, a.as<float>(), b.as<float>(), g.beta,
+                       c ? c->as<float>() : nullptr, bias, y.as<float>(), g.act, g.act_alpha,
+                       packed);
     return;
   }
   with_float_type(g.who, a.type, [&](auto zero) {
     using T = decltype(zero);
     tensor& y = make_output(out, a.type, out_shape);
-    cpu::gemm_bias_act(g.trans_a, g.trans_b, M, N, K, T(g.alpha), a.as<T>(), b.as<T>(),
-                       T(g.beta), c ? c->as<T>() : nullptr, bias, y.as<T>(), g.act,
-                       T(g.act_alpha));
+    cpu::gemm_bias_act(g.trans_a, g.trans_b, M, N, K, T(g.alpha), a.as<T>(), b.as<T>(), T(g.beta),
+                       c ? c->as<T>() : nullptr, bias, y.as<T>(), g.act, T(g.act_alpha));
   });
 }
 
@@ -578,8 +575,8 @@ void run_matmul(const tensor& a, const tensor& b, const shape_t& out_shape, int6
       return cpu::gemm_bias_act(false, false, count * M, N, K, 1.0f, pa, pb, 0.0f, nullptr,
                                 cpu::bias_kind::none, py, cpu::activation::none, 0.0f, packed);
   if (b_count == 1 || a_count == 1 || a_batch == b_batch) // one GEMM or a strided batch
-    return cpu::gemm_strided_batched(false, false, M, N, K, T(1), pa, a_count == 1 ? 0 : M * K,
-                                     pb, b_count == 1 ? 0 : K * N, py, M * N, count);
+    return cpu::gemm_strided_batched(false, false, M, N, K, T(1), pa, a_count == 1 ? 0 : M * K, pb,
+                                     b_count == 1 ? 0 : K * N, py, M * N, count);
   // General batch broadcasting: one GEMM per output batch index.
   const size_t rank = batch.size();
   for (int64_t i = 0; i < count; ++i) {
@@ -643,8 +640,10 @@ std::unique_ptr<op_kernel> matmul_factory(const node& n, const compile_context& 
 
 void register_math_ops(op_registry& r) {
   using cpu::binary_op;
-  const std::pair<const char*, binary_op> binaries[] = {
-      {"Add", binary_op::add}, {"Sub", binary_op::sub}, {"Mul", binary_op::mul}, {"Div", binary_op::div}};
+  const std::pair<const char*, binary_op> binaries[] = {{"Add", binary_op::add},
+                                                        {"Sub", binary_op::sub},
+                                                        {"Mul", binary_op::mul},
+                                                        {"Div", binary_op::div}};
   for (auto [name, op] : binaries) {
     auto factory = [op = op](const node& n, const compile_context& ctx) {
       return binary_factory(op, n, ctx);

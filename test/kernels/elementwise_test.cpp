@@ -44,8 +44,7 @@ int64_t broadcast_index(const shape& out, const shape& in, int64_t flat) {
   return index;
 }
 
-template <class T>
-T reference_binary(binary_op op, T a, T b) {
+template <class T> T reference_binary(binary_op op, T a, T b) {
   switch (op) {
   case binary_op::add:
     return T(a + b);
@@ -60,8 +59,7 @@ T reference_binary(binary_op op, T a, T b) {
 }
 
 // Runs binary() for a pair of shapes and compares with the index-by-index reference.
-template <class T>
-void check_binary(binary_op op, const shape& sa, const shape& sb) {
+template <class T> void check_binary(binary_op op, const shape& sa, const shape& sb) {
   shape out;
   REQUIRE(cpu::broadcast_shapes(sa, sb, out));
   int64_t na = 1, nb = 1, ny = 1;
@@ -78,7 +76,8 @@ void check_binary(binary_op op, const shape& sa, const shape& sb) {
     b[i] = T((i * 5) % 11 + 1); // never 0: integer division is tested too
   cpu::binary(op, a.data(), sa, b.data(), sb, y.data());
   for (int64_t i = 0; i < ny; ++i) {
-    T expected = reference_binary(op, a[broadcast_index(out, sa, i)], b[broadcast_index(out, sb, i)]);
+    T expected =
+        reference_binary(op, a[broadcast_index(out, sa, i)], b[broadcast_index(out, sb, i)]);
     if (y[i] != expected) {
       INFO("op " << int(op) << " at " << i);
       CHECK(y[i] == expected);
@@ -92,9 +91,13 @@ const std::pair<shape, shape> broadcast_cases[] = {
     {{3, 4, 5}, {}},        // scalar right
     {{}, {3, 4, 5}},        // scalar left
     {{3, 4, 5}, {5}},       // trailing vector (the bias case)
-    {{7, 33}, {1, 33}},     {{3, 4, 5}, {4, 1}},  {{4, 1}, {3, 1, 6}},
+    {{7, 33}, {1, 33}},
+    {{3, 4, 5}, {4, 1}},
+    {{4, 1}, {3, 1, 6}},
     {{2, 1, 3, 1}, {1, 4, 1, 5}}, // alternating: no merging possible
-    {{1}, {1}},             {{0, 3}, {3}},       {{}, {}},
+    {{1}, {1}},
+    {{0, 3}, {3}},
+    {{}, {}},
 };
 
 } // namespace
@@ -102,8 +105,8 @@ const std::pair<shape, shape> broadcast_cases[] = {
 TEST_CASE("activations match libm within float tolerance, in place and out of place") {
   const auto x = sample_inputs();
   const float alpha = 0.1f;
-  for (auto act : {activation::none, activation::relu, activation::leaky_relu,
-                   activation::sigmoid, activation::tanh, activation::gelu}) {
+  for (auto act : {activation::none, activation::relu, activation::leaky_relu, activation::sigmoid,
+                   activation::tanh, activation::gelu}) {
     std::vector<float> y(x.size()), inplace = x;
     cpu::activate(act, x.data(), y.data(), int64_t(x.size()), alpha);
     cpu::activate(act, inplace.data(), inplace.data(), int64_t(x.size()), alpha);

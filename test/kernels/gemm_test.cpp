@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -55,8 +56,8 @@ void check_gemm(const gemm_case& c) {
   const auto C = random_floats(c.M * c.N, 3); // long enough for every bias kind
   const float act_alpha = 0.2f;
   std::vector<float> Y(c.M * c.N, -777.0f);
-  serve::kernels::cpu::gemm_bias_act(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), B.data(),
-                                     c.beta, C.data(), c.bias, Y.data(), c.act, act_alpha);
+  serve::kernels::cpu::gemm_bias_act(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), B.data(), c.beta,
+                                     C.data(), c.bias, Y.data(), c.act, act_alpha);
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < c.N; ++j) {
       double sum = 0, magnitude = 0;
@@ -94,7 +95,7 @@ void check_gemm(const gemm_case& c) {
     }
 }
 
-const int64_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {64, 33, 17}, {1, 40, 9},
+const int64_t shapes[][3] = {{1, 1, 1},  {7, 13, 5},  {64, 33, 17}, {1, 40, 9},
                              {9, 1, 40}, {3, 5, 300}, {130, 70, 3}};
 
 } // namespace
@@ -124,12 +125,12 @@ TEST_CASE("gemm applies each activation after the bias in the epilogue") {
 TEST_CASE("gemm with K = 0 yields the activated bias and M = 0 writes nothing") {
   std::vector<float> C = {1.0f, -2.0f, 3.0f};
   std::vector<float> Y(6, 42.0f);
-  serve::kernels::cpu::gemm_bias_act(false, false, 2, 3, 0, 1.0f, nullptr, nullptr, 2.0f,
-                                     C.data(), bias_kind::row, Y.data(), activation::relu);
+  serve::kernels::cpu::gemm_bias_act(false, false, 2, 3, 0, 1.0f, nullptr, nullptr, 2.0f, C.data(),
+                                     bias_kind::row, Y.data(), activation::relu);
   CHECK(Y == std::vector<float>{2, 0, 6, 2, 0, 6});
   std::vector<float> untouched(3, 5.0f);
-  serve::kernels::cpu::gemm_bias_act(false, false, 0, 3, 4, 1.0f, nullptr, nullptr, 1.0f,
-                                     nullptr, bias_kind::none, untouched.data());
+  serve::kernels::cpu::gemm_bias_act(false, false, 0, 3, 4, 1.0f, nullptr, nullptr, 1.0f, nullptr,
+                                     bias_kind::none, untouched.data());
   CHECK(untouched == std::vector<float>{5, 5, 5});
 }
 
@@ -142,8 +143,8 @@ TEST_CASE("gemm in double precision matches the reference") {
     B[i] = std::cos(double(i));
   for (size_t i = 0; i < C.size(); ++i)
     C[i] = double(i) - 3;
-  serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0, A.data(), B.data(), 1.0,
-                                     C.data(), bias_kind::row, Y.data(), activation::tanh);
+  serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0, A.data(), B.data(), 1.0, C.data(),
+                                     bias_kind::row, Y.data(), activation::tanh);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double sum = C[j];
@@ -184,12 +185,12 @@ TEST_CASE("the packed-B kernel matches OpenBLAS for every row count and transpos
       CHECK(packed.cols() == N);
       for (int64_t M = 1; M <= 20; ++M) {
         std::vector<float> expected(M * N), direct(M * N), via_gemm(M * N);
-        serve::kernels::cpu::gemm_bias_act(ta, tb, M, N, K, 1.5f, A.data(), B.data(), 0.0f,
-                                           nullptr, bias_kind::none, expected.data());
+        serve::kernels::cpu::gemm_bias_act(ta, tb, M, N, K, 1.5f, A.data(), B.data(), 0.0f, nullptr,
+                                           bias_kind::none, expected.data());
         serve::kernels::cpu::gemm_packed(ta, M, N, K, 1.5f, A.data(), packed, direct.data());
-        serve::kernels::cpu::gemm_bias_act(ta, tb, M, N, K, 1.5f, A.data(), B.data(), 0.0f,
-                                           nullptr, bias_kind::none, via_gemm.data(),
-                                           activation::none, 0.0f, &packed);
+        serve::kernels::cpu::gemm_bias_act(ta, tb, M, N, K, 1.5f, A.data(), B.data(), 0.0f, nullptr,
+                                           bias_kind::none, via_gemm.data(), activation::none, 0.0f,
+                                           &packed);
         for (int64_t i = 0; i < M * N; ++i) {
           INFO("ta=" << ta << " tb=" << tb << " M=" << M << " at " << i);
           REQUIRE(direct[i] == doctest::Approx(expected[i]).epsilon(1e-5));
@@ -208,8 +209,33 @@ TEST_CASE("gemm with packed B applies bias and activation like the unpacked call
   serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
                                      C.data(), bias_kind::row, plain.data(), activation::tanh);
   serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
-                                     C.data(), bias_kind::row, with_packed.data(),
-                                     activation::tanh, 0.0f, &packed);
+                                     C.data(), bias_kind::row, with_packed.data(), activation::tanh,
+                                     0.0f, &packed);
   for (int64_t i = 0; i < M * N; ++i)
     CHECK(with_packed[i] == doctest::Approx(plain[i]).epsilon(1e-5));
+}
+
+TEST_CASE("large packed products shared among threads, also from concurrent callers, match") {
+  // Large enough for the helper threads (when OpenBLAS may use several); four callers at once
+  // take turns with the pool or run alone.
+  const int64_t M = 64, N = 100, K = 300;
+  const auto A = random_floats(M * K, 8), B = random_floats(K * N, 9), C = random_floats(N, 10);
+  const serve::kernels::cpu::packed_matrix packed(false, K, N, B.data());
+  std::vector<float> expected(M * N);
+  serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
+                                     C.data(), bias_kind::row, expected.data(), activation::relu);
+  std::vector<std::vector<float>> results(4, std::vector<float>(M * N));
+  std::vector<std::thread> callers;
+  for (auto& y : results)
+    callers.emplace_back([&, out = y.data()] {
+      for (int i = 0; i < 20; ++i)
+        serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
+                                           C.data(), bias_kind::row, out, activation::relu, 0.0f,
+                                           &packed);
+    });
+  for (auto& t : callers)
+    t.join();
+  for (auto& y : results)
+    for (int64_t i = 0; i < M * N; ++i)
+      REQUIRE(y[i] == doctest::Approx(expected[i]).epsilon(1e-5));
 }

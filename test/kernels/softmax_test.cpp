@@ -49,8 +49,8 @@ void check(int64_t outer, int64_t len, int64_t inner, float scale, bool log) {
   }
   const auto expected = reference(x, outer, len, inner, log);
   for (size_t i = 0; i < y.size(); ++i) {
-    INFO("outer=" << outer << " len=" << len << " inner=" << inner << " log=" << log
-                  << " at " << i);
+    INFO("outer=" << outer << " len=" << len << " inner=" << inner << " log=" << log << " at "
+                  << i);
     CHECK(std::fabs(y[i] - expected[i]) <= 1e-5 * std::fabs(expected[i]) + 1e-7);
     CHECK(inplace[i] == y[i]);
   }

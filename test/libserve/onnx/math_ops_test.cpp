@@ -225,8 +225,8 @@ TEST_CASE("MatMul broadcasts batch dims and promotes 1-D operands as numpy does"
 TEST_CASE("Gemm broadcasts C as a scalar, a row or a column and applies alpha and beta") {
   const tensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   const tensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1}); // a * b = [[4, 5], [10, 11]]
-  const node gemm = make_node("Gemm", {"a", "b", "c"}, {"y"},
-                              {{"alpha", attr_f(2.0f)}, {"beta", attr_f(0.5f)}});
+  const node gemm =
+      make_node("Gemm", {"a", "b", "c"}, {"y"}, {{"alpha", attr_f(2.0f)}, {"beta", attr_f(0.5f)}});
   const tensor scalar = f32({}, {10});
   CHECK(floats(run_node(gemm, 13, {&a, &b, &scalar})) == std::vector<float>{13, 15, 25, 27});
   const tensor row = f32({2}, {10, 20});
@@ -242,8 +242,8 @@ TEST_CASE("Gemm broadcasts C as a scalar, a row or a column and applies alpha an
 TEST_CASE("Gemm transposes operands and makes C optional only from opset 11") {
   const tensor at = f32({3, 2}, {1, 4, 2, 5, 3, 6}); // A^T
   const tensor bt = f32({2, 3}, {1, 0, 1, 0, 1, 1}); // B^T
-  const node gemm = make_node("Gemm", {"a", "b"}, {"y"},
-                              {{"transA", attr_i(1)}, {"transB", attr_i(1)}});
+  const node gemm =
+      make_node("Gemm", {"a", "b"}, {"y"}, {{"transA", attr_i(1)}, {"transB", attr_i(1)}});
   CHECK(floats(run_node(gemm, 13, {&at, &bt})) == std::vector<float>{4, 5, 10, 11});
   CHECK_THROWS_AS(compile(gemm, 9), serve_exception);
 }
@@ -254,9 +254,12 @@ TEST_CASE("FusedGemm equals Gemm followed by the activation") {
   const tensor c = f32({3}, {0.5f, -0.5f, 0.0f});
   const std::map<std::string, attribute> gemm_attrs = {{"transB", attr_i(1)},
                                                        {"alpha", attr_f(0.75f)}};
-  const tensor z = run_node(make_node("Gemm", {"a", "b", "c"}, {"z"}, gemm_attrs), 13, {&a, &b, &c});
-  for (auto [op, alpha] : {std::pair<std::string, float>{"Relu", 0}, {"LeakyRelu", 0.3f},
-                           {"Sigmoid", 0}, {"Tanh", 0}}) {
+  const tensor z =
+      run_node(make_node("Gemm", {"a", "b", "c"}, {"z"}, gemm_attrs), 13, {&a, &b, &c});
+  for (auto [op, alpha] : {std::pair<std::string, float>{"Relu", 0},
+                           {"LeakyRelu", 0.3f},
+                           {"Sigmoid", 0},
+                           {"Tanh", 0}}) {
     std::map<std::string, attribute> act_attrs;
     if (op == "LeakyRelu")
       act_attrs["alpha"] = attr_f(alpha);
@@ -282,7 +285,8 @@ TEST_CASE("Add, Sub, Mul and Div broadcast from opset 7 and follow the legacy ax
         std::vector<int64_t>{1, 4, 9, 4, 10, 18});
   const tensor column = f32({2}, {10, 20});
   const tensor xf = f32({2, 3}, {1, 2, 3, 4, 5, 6});
-  const node legacy = make_node("Add", {"x", "c"}, {"y"}, {{"broadcast", attr_i(1)}, {"axis", attr_i(0)}});
+  const node legacy =
+      make_node("Add", {"x", "c"}, {"y"}, {{"broadcast", attr_i(1)}, {"axis", attr_i(0)}});
   CHECK(floats(run_node(legacy, 6, {&xf, &column})) == std::vector<float>{11, 12, 13, 24, 25, 26});
   CHECK_THROWS_AS(run_node(make_node("Add", {"x", "c"}, {"y"}), 6, {&xf, &column}),
                   serve_exception);
@@ -302,9 +306,9 @@ TEST_CASE("ArgMax honours axis, keepdims and select_last_index") {
   CHECK(first.shape == shape_t{2, 1});
   CHECK(std::vector<int64_t>(first.as<int64_t>(), first.as<int64_t>() + 2) ==
         std::vector<int64_t>{1, 0});
-  const node last = make_node("ArgMax", {"x"}, {"y"},
-                              {{"axis", attr_i(-1)}, {"keepdims", attr_i(0)},
-                               {"select_last_index", attr_i(1)}});
+  const node last =
+      make_node("ArgMax", {"x"}, {"y"},
+                {{"axis", attr_i(-1)}, {"keepdims", attr_i(0)}, {"select_last_index", attr_i(1)}});
   const tensor l = run_node(last, 13, {&x});
   CHECK(l.shape == shape_t{2});
   CHECK(std::vector<int64_t>(l.as<int64_t>(), l.as<int64_t>() + 2) == std::vector<int64_t>{2, 2});
@@ -326,7 +330,8 @@ TEST_CASE("BatchNormalization normalises per channel, folding constant parameter
       for (int i = 0; i < 3; ++i) {
         double v = x.as<float>()[(n * 2 + c) * 3 + i];
         expected.push_back((v - mean.as<float>()[c]) / std::sqrt(var.as<float>()[c] + 1e-3) *
-                               s.as<float>()[c] + b.as<float>()[c]);
+                               s.as<float>()[c] +
+                           b.as<float>()[c]);
       }
   check_close(floats(run_node(bn, 15, {&x, &s, &b, &mean, &var})), expected);
   const std::map<std::string, tensor> constants = {{"s", s}, {"b", b}, {"m", mean}, {"v", var}};
