@@ -13,7 +13,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/elementwise.hpp"
@@ -451,39 +450,7 @@ struct gemm_config {
   /// FusedGemm: A may have any rank >= 1 when not transposed (MatMul with a 2-D B: leading
   /// dims fold into M) and C may broadcast from more dims. Gemm: A and C as in ONNX.
   bool matmul_like = false;
-  /// op(B) packed at load time when B is a float constant (see pack_constant_b).
-  std::shared_ptr<const cpu::packed_matrix> packed_b;
 };
-
-/// Largest constant B (elements) kept a second time in packed form: 64 MiB of floats.
-constexpr int64_t max_packed_elements = int64_t(16) << 20;
-
-/// op(B) packed for the small-batch GEMM kernel when input `index` of `n` is a 2-D float
-/// constant of reasonable size; else null. The kernel keeps the copy (constants are only
-/// valid while the factory runs).
-std::shared_ptr<const cpu::packed_matrix> pack_constant_b(const node& n, size_t index, bool trans_b,
-                                                          const compile_context& ctx) {
-  if (ctx.constants == nullptr || index >= n.inputs.size())
-    return nullptr;
-  auto c = ctx.constants->find(n.inputs[index]);
-  if (c == ctx.constants->end())
-    return nullptr;
-  const tensor& b = c->second;
-  if (b.type != dtype::float32 || b.rank() != 2 || b.numel() == 0 ||
-      b.numel() > max_packed_elements)
-    return nullptr;
-  const int64_t K = trans_b ? b.shape[1] : b.shape[0];
-  const int64_t N = trans_b ? b.shape[0] : b.shape[1];
-  return std::make_shared<const cpu::packed_matrix>(trans_b, K, N, b.as<float>());
-}
-
-/// `packed` when it holds op(B) [K, N] for this run's float operands, else null.
-const cpu::packed_matrix* usable(const std::shared_ptr<const cpu::packed_matrix>& packed,
-                                 dtype type, int64_t K, int64_t N) {
-  return packed && type == dtype::float32 && packed->rows() == K && packed->cols() == N
-             ? packed.get()
-             : nullptr;
-}
 
 void run_gemm(const gemm_config& g, const inputs_t& in, outputs_t& out) {
   const tensor& a = input(g.who, in, 0);
@@ -514,13 +481,6 @@ void run_gemm(const gemm_config& g, const inputs_t& in, outputs_t& out) {
     if (!g.matmul_like && c->rank() > 2)
       fail(g.who, "C must have rank <= 2; got " + shape_to_string(c->shape));
     bias = classify_bias(g.who, c->shape, mm, out_shape);
-  }
-  if (const cpu::packed_matrix* packed = usable(g.packed_b, a.type, K, N)) {
-    tensor& y = make_output(out, a.type, out_shape);
-    cpu::gemm_bias_act(g.trans_a, g.trans_b, M, N, K, g.alpha, a.as<float>(), b.as<float>(), g.beta,
-                       c ? c->as<float>() : nullptr, bias, y.as<float>(), g.act, g.act_alpha,
-                       packed);
-    return;
   }
   with_float_type(g.who, a.type, [&](auto zero) {
     using T = decltype(zero);
@@ -554,14 +514,13 @@ std::unique_ptr<op_kernel> gemm_factory(const node& n, const compile_context& ct
     else if (!act.empty())
       fail(g.who, "activation \"" + act + "\" is not one of Relu, LeakyRelu, Sigmoid, Tanh");
   }
-  g.packed_b = pack_constant_b(n, 1, g.trans_b, ctx);
   return make_kernel([g](const inputs_t& in, outputs_t& out) { run_gemm(g, in, out); });
 }
 
 template <class T>
 void run_matmul(const tensor& a, const tensor& b, const shape_t& out_shape, int64_t M, int64_t N,
                 int64_t K, const shape_t& batch, const shape_t& a_batch, const shape_t& b_batch,
-                const cpu::packed_matrix* packed, outputs_t& out) {
+                outputs_t& out) {
   tensor& y = make_output(out, a.type, out_shape);
   const int64_t count = shape_numel(batch);
   const int64_t a_count = shape_numel(a_batch), b_count = shape_numel(b_batch);
@@ -570,10 +529,6 @@ void run_matmul(const tensor& a, const tensor& b, const shape_t& out_shape, int6
   const T* pa = a.as<T>();
   const T* pb = b.as<T>();
   T* py = y.as<T>();
-  if constexpr (std::is_same_v<T, float>)
-    if (packed && b_count == 1) // a constant 2-D B: the batch folds into one [count * M, K] A
-      return cpu::gemm_bias_act(false, false, count * M, N, K, 1.0f, pa, pb, 0.0f, nullptr,
-                                cpu::bias_kind::none, py, cpu::activation::none, 0.0f, packed);
   if (b_count == 1 || a_count == 1 || a_batch == b_batch) // one GEMM or a strided batch
     return cpu::gemm_strided_batched(false, false, M, N, K, T(1), pa, a_count == 1 ? 0 : M * K, pb,
                                      b_count == 1 ? 0 : K * N, py, M * N, count);
@@ -599,9 +554,8 @@ void run_matmul(const tensor& a, const tensor& b, const shape_t& out_shape, int6
   }
 }
 
-std::unique_ptr<op_kernel> matmul_factory(const node& n, const compile_context& ctx) {
-  auto packed_b = pack_constant_b(n, 1, false, ctx);
-  return make_kernel([who = label(n), packed_b](const inputs_t& in, outputs_t& out) {
+std::unique_ptr<op_kernel> matmul_factory(const node& n, const compile_context&) {
+  return make_kernel([who = label(n)](const inputs_t& in, outputs_t& out) {
     const tensor& a = input(who, in, 0);
     const tensor& b = input(who, in, 1);
     if (a.type != b.type)
@@ -629,9 +583,8 @@ std::unique_ptr<op_kernel> matmul_factory(const node& n, const compile_context& 
       out_shape.push_back(M);
     if (!b_vec)
       out_shape.push_back(N);
-    const cpu::packed_matrix* packed = b.rank() == 2 ? usable(packed_b, a.type, K, N) : nullptr;
     with_float_type(who, a.type, [&](auto zero) {
-      run_matmul<decltype(zero)>(a, b, out_shape, M, N, K, batch, a_batch, b_batch, packed, out);
+      run_matmul<decltype(zero)>(a, b, out_shape, M, N, K, batch, a_batch, b_batch, out);
     });
   });
 }

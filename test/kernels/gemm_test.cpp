@@ -2,7 +2,6 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -172,70 +171,4 @@ TEST_CASE("strided batched gemm repeats an operand with stride 0 and folds a sha
             CHECK(Y[b * M * N + i * N + j] == doctest::Approx(2 * sum).epsilon(1e-5));
           }
     }
-}
-
-TEST_CASE("the packed-B kernel matches OpenBLAS for every row count and transpose") {
-  const int64_t K = 37, N = 41; // N: two full panels and a partial one
-  const auto A = random_floats(20 * K, 6);
-  const auto B = random_floats(K * N, 7);
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) {
-      const serve::kernels::cpu::packed_matrix packed(tb, K, N, B.data());
-      CHECK(packed.rows() == K);
-      CHECK(packed.cols() == N);
-      for (int64_t M = 1; M <= 20; ++M) {
-        std::vector<float> expected(M * N), direct(M * N), via_gemm(M * N);
-        serve::kernels::cpu::gemm_bias_act(ta, tb, M, N, K, 1.5f, A.data(), B.data(), 0.0f, nullptr,
-                                           bias_kind::none, expected.data());
-        serve::kernels::cpu::gemm_packed(ta, M, N, K, 1.5f, A.data(), packed, direct.data());
-        serve::kernels::cpu::gemm_bias_act(ta, tb, M, N, K, 1.5f, A.data(), B.data(), 0.0f, nullptr,
-                                           bias_kind::none, via_gemm.data(), activation::none, 0.0f,
-                                           &packed);
-        for (int64_t i = 0; i < M * N; ++i) {
-          INFO("ta=" << ta << " tb=" << tb << " M=" << M << " at " << i);
-          REQUIRE(direct[i] == doctest::Approx(expected[i]).epsilon(1e-5));
-          REQUIRE(via_gemm[i] == doctest::Approx(expected[i]).epsilon(1e-5));
-        }
-      }
-    }
-}
-
-TEST_CASE("gemm with packed B applies bias and activation like the unpacked call") {
-  check_gemm({false, true, 5, 33, 17, 1.0f, 1.0f, bias_kind::row, activation::relu});
-  const int64_t M = 5, N = 33, K = 17;
-  const auto A = random_floats(M * K, 1), B = random_floats(K * N, 2), C = random_floats(N, 3);
-  const serve::kernels::cpu::packed_matrix packed(false, K, N, B.data());
-  std::vector<float> plain(M * N), with_packed(M * N);
-  serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
-                                     C.data(), bias_kind::row, plain.data(), activation::tanh);
-  serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
-                                     C.data(), bias_kind::row, with_packed.data(), activation::tanh,
-                                     0.0f, &packed);
-  for (int64_t i = 0; i < M * N; ++i)
-    CHECK(with_packed[i] == doctest::Approx(plain[i]).epsilon(1e-5));
-}
-
-TEST_CASE("large packed products shared among threads, also from concurrent callers, match") {
-  // Large enough for the helper threads (when OpenBLAS may use several); four callers at once
-  // take turns with the pool or run alone.
-  const int64_t M = 64, N = 100, K = 300;
-  const auto A = random_floats(M * K, 8), B = random_floats(K * N, 9), C = random_floats(N, 10);
-  const serve::kernels::cpu::packed_matrix packed(false, K, N, B.data());
-  std::vector<float> expected(M * N);
-  serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
-                                     C.data(), bias_kind::row, expected.data(), activation::relu);
-  std::vector<std::vector<float>> results(4, std::vector<float>(M * N));
-  std::vector<std::thread> callers;
-  for (auto& y : results)
-    callers.emplace_back([&, out = y.data()] {
-      for (int i = 0; i < 20; ++i)
-        serve::kernels::cpu::gemm_bias_act(false, false, M, N, K, 1.0f, A.data(), B.data(), 1.0f,
-                                           C.data(), bias_kind::row, out, activation::relu, 0.0f,
-                                           &packed);
-    });
-  for (auto& t : callers)
-    t.join();
-  for (auto& y : results)
-    for (int64_t i = 0; i < M * N; ++i)
-      REQUIRE(y[i] == doctest::Approx(expected[i]).epsilon(1e-5));
 }

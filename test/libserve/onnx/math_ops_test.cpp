@@ -416,12 +416,12 @@ TEST_CASE("fuse_gemm_epilogues leaves values used twice, graph outputs and non-c
   CHECK(copy.nodes[3].op_type == "MatMul");
 }
 
-TEST_CASE("constant weights pre-packed at compile time give the same results as run-time B") {
+TEST_CASE("Gemm, MatMul and FusedGemm give the same results with B a compile-time constant") {
   const tensor w = f32({7, 19}, iota_floats(7 * 19, 1.0f, 0.1f));
   const tensor wt = f32({19, 7}, iota_floats(7 * 19, 1.0f, -0.1f));
   const std::map<std::string, tensor> constants = {{"w", w}, {"wt", wt}};
   auto run_both = [&](const node& n, int64_t opset, const std::vector<const tensor*>& inputs) {
-    auto packed = compile(n, opset, &constants);
+    auto with_constants = compile(n, opset, &constants);
     auto plain = compile(n, opset);
     std::vector<value> holders(inputs.size());
     std::vector<const value*> in;
@@ -430,7 +430,7 @@ TEST_CASE("constant weights pre-packed at compile time give the same results as 
       in.push_back(&holders[i]);
     }
     std::vector<value> a(1), b(1);
-    packed->run(in, a);
+    with_constants->run(in, a);
     plain->run(in, b);
     REQUIRE(a[0].t.shape == b[0].t.shape);
     const auto x = floats(a[0].t), y = floats(b[0].t);
