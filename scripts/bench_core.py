@@ -18,6 +18,8 @@ import tempfile
 import time
 import urllib.request
 
+from bench_common import cpu_model, git_commit, sh  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ECHO_BIN = os.path.join(ROOT, "build", "apps", "echo_server")
 ACTORSERVE_BIN = os.path.join(ROOT, "build", "apps", "actorserve")
@@ -35,31 +37,6 @@ TARGET_P50_DIFF_US_C1 = 100.0
 def duration_arg(text):
     text = text.strip()
     return text + "s" if text.isdigit() else text
-
-
-def sh(cmd, check=True):
-    try:
-        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check)
-        return (out.stdout + out.stderr).strip() or "unknown"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit():
-    commit = sh(["git", "rev-parse", "--short=12", "HEAD"])
-    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"])
-    return commit + (" (with uncommitted changes)" if dirty and dirty != "unknown" else "")
 
 
 class Server:

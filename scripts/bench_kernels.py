@@ -24,6 +24,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
+from bench_common import cpu_model, git_commit, sh  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_BIN = os.path.join(ROOT, os.environ.get("BENCH_ONNX_BIN",
                                               os.path.join("build", "apps", "bench_onnx")))
@@ -33,31 +35,6 @@ DEFAULT_BATCHES = [1, 8, 32, 128]
 TARGET_RATIO = 1.0
 TARGET_MIN_BATCH = 8
 WARMUP_RUNS, WARMUP_S = 10, 0.5
-
-
-def sh(cmd):
-    try:
-        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
-        return (out.stdout + out.stderr).strip() or "unknown"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit():
-    commit = sh(["git", "rev-parse", "--short=12", "HEAD"])
-    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"])
-    return commit + (" (with uncommitted changes)" if dirty and dirty != "unknown" else "")
 
 
 def display_path(path):

@@ -1,10 +1,12 @@
 // A fresh actor system configured like actorserve's, with a scoped actor to drive it; one per
-// test case (TEST_CASE_FIXTURE(actor_fixture, "...")).
+// test case (TEST_CASE_FIXTURE(actor_fixture, "...")), and how a test collects a call's reply.
 #pragma once
 
 #include <caf/all.hpp>
 
+#include "actors/messages.hpp"
 #include "actors/runtime.hpp"
+#include "libserve/error.hpp"
 
 struct serve_system_config : caf::actor_system_config {
   serve_system_config() { serve::configure_actor_system(*this, {}); }
@@ -15,3 +17,26 @@ struct actor_fixture {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
 };
+
+/// What a call came back with.
+struct outcome {
+  bool answered = false;
+  bool ok = false;
+  serve::call_reply reply;
+  serve::error_info error;
+};
+
+template <class Handle>
+outcome await_reply(Handle& handle) {
+  outcome out;
+  handle.receive(
+    [&](serve::call_reply& reply) {
+      out.answered = out.ok = true;
+      out.reply = std::move(reply);
+    },
+    [&](caf::error& err) {
+      out.answered = true;
+      out.error = serve::to_error_info(err);
+    });
+  return out;
+}

@@ -138,28 +138,6 @@ call_request make_call(std::string body, int64_t deadline_ns = 0) {
   return req;
 }
 
-/// What a call came back with.
-struct outcome {
-  bool answered = false;
-  bool ok = false;
-  call_reply reply;
-  serve::error_info error;
-};
-
-template <class Handle>
-outcome await_reply(Handle& handle) {
-  outcome out;
-  handle.receive(
-    [&](call_reply& reply) {
-      out.answered = out.ok = true;
-      out.reply = std::move(reply);
-    },
-    [&](caf::error& err) {
-      out.answered = true;
-      out.error = serve::to_error_info(err);
-    });
-  return out;
-}
 
 /// Sends a call without waiting; the reply is collected with await_reply (2 s at most).
 auto send_call(caf::scoped_actor& self, const serve::router_actor& router, std::string body,
