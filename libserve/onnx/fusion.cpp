@@ -29,18 +29,6 @@ bool is_fusable_activation(const node& n) {
           n.op_type == "Tanh");
 }
 
-attribute float_attribute(float v) {
-  attribute a;
-  a.type = attribute::kind::f;
-  a.f = v;
-  return a;
-}
-attribute string_attribute(const std::string& v) {
-  attribute a;
-  a.type = attribute::kind::s;
-  a.s = v;
-  return a;
-}
 
 /// What the pass needs to know about the graph's values.
 class value_index {
@@ -88,9 +76,9 @@ private:
 
 /// Sets the activation attributes of `fused` from activation node `act`.
 void take_activation(node& fused, const node& act) {
-  fused.attributes["activation"] = string_attribute(act.op_type);
+  fused.attributes["activation"] = attribute::of_string(act.op_type);
   if (act.op_type == "LeakyRelu")
-    fused.attributes["activation_alpha"] = float_attribute(act.attr_float("alpha", 0.01f));
+    fused.attributes["activation_alpha"] = attribute::of_float(act.attr_float("alpha", 0.01f));
 }
 
 /// A bias for MatMul output [..., N]: float32, every dim 1 but the last, which is N or 1.

@@ -27,6 +27,49 @@ struct attribute {
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
   std::vector<tensor> tensors;
+
+  static attribute of_int(int64_t v) {
+    attribute a;
+    a.type = kind::i;
+    a.i = v;
+    return a;
+  }
+  static attribute of_float(float v) {
+    attribute a;
+    a.type = kind::f;
+    a.f = v;
+    return a;
+  }
+  static attribute of_string(std::string v) {
+    attribute a;
+    a.type = kind::s;
+    a.s = std::move(v);
+    return a;
+  }
+  static attribute of_tensor(tensor v) {
+    attribute a;
+    a.type = kind::t;
+    a.t = std::move(v);
+    return a;
+  }
+  static attribute of_ints(std::vector<int64_t> v) {
+    attribute a;
+    a.type = kind::ints;
+    a.ints = std::move(v);
+    return a;
+  }
+  static attribute of_floats(std::vector<float> v) {
+    attribute a;
+    a.type = kind::floats;
+    a.floats = std::move(v);
+    return a;
+  }
+  static attribute of_strings(std::vector<std::string> v) {
+    attribute a;
+    a.type = kind::strings;
+    a.strings = std::move(v);
+    return a;
+  }
 };
 
 struct node {

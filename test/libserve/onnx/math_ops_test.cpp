@@ -27,24 +27,6 @@ std::vector<float> floats(const tensor& t) {
   return std::vector<float>(t.as<float>(), t.as<float>() + t.numel());
 }
 
-attribute attr_i(int64_t v) {
-  attribute a;
-  a.type = attribute::kind::i;
-  a.i = v;
-  return a;
-}
-attribute attr_f(float v) {
-  attribute a;
-  a.type = attribute::kind::f;
-  a.f = v;
-  return a;
-}
-attribute attr_s(std::string v) {
-  attribute a;
-  a.type = attribute::kind::s;
-  a.s = std::move(v);
-  return a;
-}
 
 node make_node(std::string op, std::vector<std::string> inputs, std::vector<std::string> outputs,
                std::map<std::string, attribute> attributes = {}, std::string domain = "") {
@@ -144,7 +126,7 @@ TEST_CASE("Softmax coerces to 2-D around axis 1 before opset 13 and uses the las
   check_close(floats(run_node(softmax, 11, {&x})), reference(2, 12)); // [2, 3*4]
   check_close(floats(run_node(softmax, 13, {&x})), reference(6, 4));  // last axis
   // opset 13, axis 1: normalise the middle axis only; every (batch, column) sums to 1.
-  const node middle = make_node("Softmax", {"x"}, {"y"}, {{"axis", attr_i(1)}});
+  const node middle = make_node("Softmax", {"x"}, {"y"}, {{"axis", attribute::of_int(1)}});
   const auto y = floats(run_node(middle, 13, {&x}));
   for (int b = 0; b < 2; ++b)
     for (int c = 0; c < 4; ++c)
@@ -164,7 +146,7 @@ TEST_CASE("LogSoftmax is the log of Softmax under both version semantics") {
 TEST_CASE("Clip takes min/max attributes before opset 11 and optional inputs from 11") {
   const tensor x = f32({5}, {-3, -1, 0, 2, 9});
   const node with_attrs =
-      make_node("Clip", {"x"}, {"y"}, {{"min", attr_f(-2)}, {"max", attr_f(4)}});
+      make_node("Clip", {"x"}, {"y"}, {{"min", attribute::of_float(-2)}, {"max", attribute::of_float(4)}});
   CHECK(floats(run_node(with_attrs, 6, {&x})) == std::vector<float>{-2, -1, 0, 2, 4});
   const tensor lo = f32({}, {-2}), hi = f32({}, {4});
   const node with_inputs = make_node("Clip", {"x", "lo", "hi"}, {"y"});
@@ -226,7 +208,7 @@ TEST_CASE("Gemm broadcasts C as a scalar, a row or a column and applies alpha an
   const tensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   const tensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1}); // a * b = [[4, 5], [10, 11]]
   const node gemm =
-      make_node("Gemm", {"a", "b", "c"}, {"y"}, {{"alpha", attr_f(2.0f)}, {"beta", attr_f(0.5f)}});
+      make_node("Gemm", {"a", "b", "c"}, {"y"}, {{"alpha", attribute::of_float(2.0f)}, {"beta", attribute::of_float(0.5f)}});
   const tensor scalar = f32({}, {10});
   CHECK(floats(run_node(gemm, 13, {&a, &b, &scalar})) == std::vector<float>{13, 15, 25, 27});
   const tensor row = f32({2}, {10, 20});
@@ -243,7 +225,7 @@ TEST_CASE("Gemm transposes operands and makes C optional only from opset 11") {
   const tensor at = f32({3, 2}, {1, 4, 2, 5, 3, 6}); // A^T
   const tensor bt = f32({2, 3}, {1, 0, 1, 0, 1, 1}); // B^T
   const node gemm =
-      make_node("Gemm", {"a", "b"}, {"y"}, {{"transA", attr_i(1)}, {"transB", attr_i(1)}});
+      make_node("Gemm", {"a", "b"}, {"y"}, {{"transA", attribute::of_int(1)}, {"transB", attribute::of_int(1)}});
   CHECK(floats(run_node(gemm, 13, {&at, &bt})) == std::vector<float>{4, 5, 10, 11});
   CHECK_THROWS_AS(compile(gemm, 9), serve_exception);
 }
@@ -252,8 +234,8 @@ TEST_CASE("FusedGemm equals Gemm followed by the activation") {
   const tensor a = f32({5, 7}, iota_floats(35, 1.0f));
   const tensor b = f32({3, 7}, iota_floats(21, 1.0f, 0.1f));
   const tensor c = f32({3}, {0.5f, -0.5f, 0.0f});
-  const std::map<std::string, attribute> gemm_attrs = {{"transB", attr_i(1)},
-                                                       {"alpha", attr_f(0.75f)}};
+  const std::map<std::string, attribute> gemm_attrs = {{"transB", attribute::of_int(1)},
+                                                       {"alpha", attribute::of_float(0.75f)}};
   const tensor z =
       run_node(make_node("Gemm", {"a", "b", "c"}, {"z"}, gemm_attrs), 13, {&a, &b, &c});
   for (auto [op, alpha] : {std::pair<std::string, float>{"Relu", 0},
@@ -262,12 +244,12 @@ TEST_CASE("FusedGemm equals Gemm followed by the activation") {
                            {"Tanh", 0}}) {
     std::map<std::string, attribute> act_attrs;
     if (op == "LeakyRelu")
-      act_attrs["alpha"] = attr_f(alpha);
+      act_attrs["alpha"] = attribute::of_float(alpha);
     const auto expected = floats(run_node(make_node(op, {"z"}, {"y"}, act_attrs), 13, {&z}));
     auto fused_attrs = gemm_attrs;
-    fused_attrs["activation"] = attr_s(op);
+    fused_attrs["activation"] = attribute::of_string(op);
     if (op == "LeakyRelu")
-      fused_attrs["activation_alpha"] = attr_f(alpha);
+      fused_attrs["activation_alpha"] = attribute::of_float(alpha);
     const node fused =
         make_node("FusedGemm", {"a", "b", "c"}, {"y"}, fused_attrs, actorserve_domain);
     const auto got = floats(run_node(fused, 1, {&a, &b, &c}));
@@ -286,7 +268,7 @@ TEST_CASE("Add, Sub, Mul and Div broadcast from opset 7 and follow the legacy ax
   const tensor column = f32({2}, {10, 20});
   const tensor xf = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   const node legacy =
-      make_node("Add", {"x", "c"}, {"y"}, {{"broadcast", attr_i(1)}, {"axis", attr_i(0)}});
+      make_node("Add", {"x", "c"}, {"y"}, {{"broadcast", attribute::of_int(1)}, {"axis", attribute::of_int(0)}});
   CHECK(floats(run_node(legacy, 6, {&xf, &column})) == std::vector<float>{11, 12, 13, 24, 25, 26});
   CHECK_THROWS_AS(run_node(make_node("Add", {"x", "c"}, {"y"}), 6, {&xf, &column}),
                   serve_exception);
@@ -301,14 +283,14 @@ TEST_CASE("Add, Sub, Mul and Div broadcast from opset 7 and follow the legacy ax
 
 TEST_CASE("ArgMax honours axis, keepdims and select_last_index") {
   const tensor x = f32({2, 3}, {1, 5, 5, 7, 2, 7});
-  const tensor first = run_node(make_node("ArgMax", {"x"}, {"y"}, {{"axis", attr_i(1)}}), 13, {&x});
+  const tensor first = run_node(make_node("ArgMax", {"x"}, {"y"}, {{"axis", attribute::of_int(1)}}), 13, {&x});
   CHECK(first.type == dtype::int64);
   CHECK(first.shape == shape_t{2, 1});
   CHECK(std::vector<int64_t>(first.as<int64_t>(), first.as<int64_t>() + 2) ==
         std::vector<int64_t>{1, 0});
   const node last =
       make_node("ArgMax", {"x"}, {"y"},
-                {{"axis", attr_i(-1)}, {"keepdims", attr_i(0)}, {"select_last_index", attr_i(1)}});
+                {{"axis", attribute::of_int(-1)}, {"keepdims", attribute::of_int(0)}, {"select_last_index", attribute::of_int(1)}});
   const tensor l = run_node(last, 13, {&x});
   CHECK(l.shape == shape_t{2});
   CHECK(std::vector<int64_t>(l.as<int64_t>(), l.as<int64_t>() + 2) == std::vector<int64_t>{2, 2});
@@ -323,7 +305,7 @@ TEST_CASE("BatchNormalization normalises per channel, folding constant parameter
   const tensor s = f32({2}, {1.5f, -0.5f}), b = f32({2}, {0.1f, 0.2f});
   const tensor mean = f32({2}, {0.3f, -0.2f}), var = f32({2}, {2.0f, 0.5f});
   const node bn = make_node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"},
-                            {{"epsilon", attr_f(1e-3f)}});
+                            {{"epsilon", attribute::of_float(1e-3f)}});
   std::vector<double> expected;
   for (int n = 0; n < 2; ++n)
     for (int c = 0; c < 2; ++c)
@@ -341,7 +323,7 @@ TEST_CASE("BatchNormalization normalises per channel, folding constant parameter
   kernel->run({&in[0], &in[1], &in[2], &in[3], &in[4]}, out);
   check_close(floats(out[0].t), expected);
   const node training = make_node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"},
-                                  {{"training_mode", attr_i(1)}});
+                                  {{"training_mode", attribute::of_int(1)}});
   CHECK_THROWS_AS(compile(training, 15), serve_exception);
 }
 
@@ -356,7 +338,7 @@ TEST_CASE("fuse_gemm_epilogues folds MatMul+Add+Relu and Gemm+Sigmoid without ch
   g.nodes = {make_node("MatMul", {"x", "w1"}, {"h0"}),
              make_node("Add", {"b1", "h0"}, {"h1"}), // bias on the left
              make_node("Relu", {"h1"}, {"h2"}),
-             make_node("Gemm", {"h2", "w2", "b2"}, {"z"}, {{"transB", attr_i(1)}}),
+             make_node("Gemm", {"h2", "w2", "b2"}, {"z"}, {{"transB", attribute::of_int(1)}}),
              make_node("Sigmoid", {"z"}, {"y"})};
   g.nodes[0].name = "fc1";
   g.nodes[3].name = "fc2";
@@ -440,9 +422,9 @@ TEST_CASE("Gemm, MatMul and FusedGemm give the same results with B a compile-tim
   for (int64_t rows : {1, 2, 5, 13, 40}) {
     const tensor a = f32({rows, 7}, iota_floats(rows * 7, 1.0f));
     run_both(make_node("MatMul", {"a", "w"}, {"y"}), 13, {&a, &w});
-    run_both(make_node("Gemm", {"a", "wt"}, {"y"}, {{"transB", attr_i(1)}}), 13, {&a, &wt});
+    run_both(make_node("Gemm", {"a", "wt"}, {"y"}, {{"transB", attribute::of_int(1)}}), 13, {&a, &wt});
     const tensor bias = f32({19}, iota_floats(19, 1.0f));
-    run_both(make_node("FusedGemm", {"a", "w", "c"}, {"y"}, {{"activation", attr_s("Relu")}},
+    run_both(make_node("FusedGemm", {"a", "w", "c"}, {"y"}, {{"activation", attribute::of_string("Relu")}},
                        actorserve_domain),
              1, {&a, &w, &bias});
   }

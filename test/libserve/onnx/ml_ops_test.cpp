@@ -19,48 +19,6 @@ namespace {
 
 const float nan_f = std::numeric_limits<float>::quiet_NaN();
 
-attribute ints(std::vector<int64_t> v) {
-  attribute a;
-  a.type = attribute::kind::ints;
-  a.ints = std::move(v);
-  return a;
-}
-attribute floats(std::vector<float> v) {
-  attribute a;
-  a.type = attribute::kind::floats;
-  a.floats = std::move(v);
-  return a;
-}
-attribute strings(std::vector<std::string> v) {
-  attribute a;
-  a.type = attribute::kind::strings;
-  a.strings = std::move(v);
-  return a;
-}
-attribute text(std::string s) {
-  attribute a;
-  a.type = attribute::kind::s;
-  a.s = std::move(s);
-  return a;
-}
-attribute integer(int64_t i) {
-  attribute a;
-  a.type = attribute::kind::i;
-  a.i = i;
-  return a;
-}
-attribute real(float f) {
-  attribute a;
-  a.type = attribute::kind::f;
-  a.f = f;
-  return a;
-}
-attribute tensor_attr(tensor t) {
-  attribute a;
-  a.type = attribute::kind::t;
-  a.t = std::move(t);
-  return a;
-}
 
 using attributes = std::map<std::string, attribute>;
 
@@ -155,13 +113,13 @@ std::vector<float> softmax(std::vector<float> v) {
 // node 1 of both.
 attributes stumps(attributes extra) {
   attributes a = {
-      {"nodes_treeids", ints({0, 0, 0, 1, 1, 1})},
-      {"nodes_nodeids", ints({0, 1, 2, 0, 1, 2})},
-      {"nodes_featureids", ints({0, 0, 0, 1, 0, 0})},
-      {"nodes_modes", strings({"BRANCH_LEQ", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"})},
-      {"nodes_values", floats({0.5f, 0, 0, 1.0f, 0, 0})},
-      {"nodes_truenodeids", ints({1, 0, 0, 1, 0, 0})},
-      {"nodes_falsenodeids", ints({2, 0, 0, 2, 0, 0})},
+      {"nodes_treeids", attribute::of_ints({0, 0, 0, 1, 1, 1})},
+      {"nodes_nodeids", attribute::of_ints({0, 1, 2, 0, 1, 2})},
+      {"nodes_featureids", attribute::of_ints({0, 0, 0, 1, 0, 0})},
+      {"nodes_modes", attribute::of_strings({"BRANCH_LEQ", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"})},
+      {"nodes_values", attribute::of_floats({0.5f, 0, 0, 1.0f, 0, 0})},
+      {"nodes_truenodeids", attribute::of_ints({1, 0, 0, 1, 0, 0})},
+      {"nodes_falsenodeids", attribute::of_ints({2, 0, 0, 2, 0, 0})},
   };
   for (auto& [k, v] : extra)
     a[k] = v;
@@ -173,14 +131,14 @@ const tensor stump_rows = f32({3, 2}, {1, 2, -1, 0.5f, 0, 0});
 // Weights on (tree 0 node 1, tree 0 node 2, tree 1 node 1, tree 1 node 2), all for `class_id`.
 attributes one_class(int64_t class_id, std::vector<float> w, std::string transform,
                      std::vector<float> base = {}) {
-  attributes a = {{"class_treeids", ints({0, 0, 1, 1})},
-                  {"class_nodeids", ints({1, 2, 1, 2})},
-                  {"class_ids", ints({class_id, class_id, class_id, class_id})},
-                  {"class_weights", floats(std::move(w))},
-                  {"classlabels_int64s", ints({4, 9})},
-                  {"post_transform", text(std::move(transform))}};
+  attributes a = {{"class_treeids", attribute::of_ints({0, 0, 1, 1})},
+                  {"class_nodeids", attribute::of_ints({1, 2, 1, 2})},
+                  {"class_ids", attribute::of_ints({class_id, class_id, class_id, class_id})},
+                  {"class_weights", attribute::of_floats(std::move(w))},
+                  {"classlabels_int64s", attribute::of_ints({4, 9})},
+                  {"post_transform", attribute::of_string(std::move(transform))}};
   if (!base.empty())
-    a["base_values"] = floats(std::move(base));
+    a["base_values"] = attribute::of_floats(std::move(base));
   return stumps(a);
 }
 
@@ -191,14 +149,14 @@ std::vector<value> classify(const attributes& a, const tensor& x = stump_rows) {
 // Three classes: row 0 gets class 0 -0.4 and class 1 -0.2, rows 1-2 class 0 -0.3 and class 1
 // -0.1; class 2 never gets a vote.
 attributes three_classes(std::string transform, std::vector<float> base = {}) {
-  attributes a = {{"class_treeids", ints({0, 0, 1, 1})},
-                  {"class_nodeids", ints({1, 2, 1, 2})},
-                  {"class_ids", ints({0, 1, 1, 0})},
-                  {"class_weights", floats({-0.3f, -0.2f, -0.1f, -0.4f})},
-                  {"classlabels_int64s", ints({4, 9, 7})},
-                  {"post_transform", text(std::move(transform))}};
+  attributes a = {{"class_treeids", attribute::of_ints({0, 0, 1, 1})},
+                  {"class_nodeids", attribute::of_ints({1, 2, 1, 2})},
+                  {"class_ids", attribute::of_ints({0, 1, 1, 0})},
+                  {"class_weights", attribute::of_floats({-0.3f, -0.2f, -0.1f, -0.4f})},
+                  {"classlabels_int64s", attribute::of_ints({4, 9, 7})},
+                  {"post_transform", attribute::of_string(std::move(transform))}};
   if (!base.empty())
-    a["base_values"] = floats(std::move(base));
+    a["base_values"] = attribute::of_floats(std::move(base));
   return stumps(a);
 }
 
@@ -218,7 +176,7 @@ TEST_CASE("ml tree classifier: the best scored class wins and unscored classes r
                 sigmoid(-0.3f), sigmoid(-0.1f), 0.5f});
   // PROBIT uses onnxruntime's erfinv approximation: probit(0.3) = -0.5244459 (exact: -0.5244005).
   auto positive = three_classes("PROBIT");
-  positive["class_weights"] = floats({0.3f, 0.2f, 0.1f, 0.4f});
+  positive["class_weights"] = attribute::of_floats({0.3f, 0.2f, 0.1f, 0.4f});
   auto probit = classify(positive);
   CHECK(int64s(probit[0].t) == std::vector<int64_t>{4, 4, 4});
   check_floats(probit[1].t, {3, 3},
@@ -242,7 +200,7 @@ TEST_CASE("ml tree classifier: base values score every class they are given for"
 TEST_CASE("ml tree classifier: string labels") {
   auto a = three_classes("NONE");
   a.erase("classlabels_int64s");
-  a["classlabels_strings"] = strings({"a", "b", "c"});
+  a["classlabels_strings"] = attribute::of_strings({"a", "b", "c"});
   auto out = classify(a);
   REQUIRE(out[0].t.type == dtype::string);
   CHECK(out[0].t.shape == std::vector<int64_t>{3});
@@ -303,28 +261,28 @@ TEST_CASE("ml tree classifier with votes for both of two classes labels by class
   // Row 0 scores [1.1, 0.9], rows 1-2 [1.3, 0.7]: onnxruntime picks the positive class because
   // 0.9 > 0 (not the argmax). It returns the literal 1; we return the declared label (9).
   attributes a =
-      stumps({{"class_treeids", ints({0, 0, 0, 0, 1, 1, 1, 1})},
-              {"class_nodeids", ints({1, 1, 2, 2, 1, 1, 2, 2})},
-              {"class_ids", ints({0, 1, 0, 1, 0, 1, 0, 1})},
-              {"class_weights", floats({0.7f, 0.3f, 0.2f, 0.8f, 0.6f, 0.4f, 0.9f, 0.1f})},
-              {"classlabels_int64s", ints({4, 9})}});
+      stumps({{"class_treeids", attribute::of_ints({0, 0, 0, 0, 1, 1, 1, 1})},
+              {"class_nodeids", attribute::of_ints({1, 1, 2, 2, 1, 1, 2, 2})},
+              {"class_ids", attribute::of_ints({0, 1, 0, 1, 0, 1, 0, 1})},
+              {"class_weights", attribute::of_floats({0.7f, 0.3f, 0.2f, 0.8f, 0.6f, 0.4f, 0.9f, 0.1f})},
+              {"classlabels_int64s", attribute::of_ints({4, 9})}});
   auto out = classify(a);
   CHECK(int64s(out[0].t) == std::vector<int64_t>{9, 9, 9});
   check_floats(out[1].t, {3, 2}, {1.1f, 0.9f, 1.3f, 0.7f, 1.3f, 0.7f});
   // Two base values: class 1 = base[1] + class 0's score, class 0 = minus that.
-  a["base_values"] = floats({0.1f, 0.2f});
+  a["base_values"] = attribute::of_floats({0.1f, 0.2f});
   check_floats(classify(a)[1].t, {3, 2}, {-1.3f, 1.3f, -1.5f, 1.5f, -1.5f, 1.5f});
   // Class-1 scores <= 0 give the negative label (strings map the same way).
   a.erase("base_values");
   a.erase("classlabels_int64s");
-  a["classlabels_strings"] = strings({"no", "yes"});
-  a["class_weights"] = floats({0.7f, -0.3f, 0.2f, -0.8f, 0.6f, -0.4f, 0.9f, -0.1f});
+  a["classlabels_strings"] = attribute::of_strings({"no", "yes"});
+  a["class_weights"] = attribute::of_floats({0.7f, -0.3f, 0.2f, -0.8f, 0.6f, -0.4f, 0.9f, -0.1f});
   CHECK(classify(a)[0].t.strings == std::vector<std::string>{"no", "no", "no"});
 }
 
 TEST_CASE("ml tree classifier takes int64, int32 and double rows and tensor attributes (v3)") {
   auto a = three_classes("NONE");
-  a["class_weights"] = floats({0.3f, 0.2f, 0.1f, 0.4f});
+  a["class_weights"] = attribute::of_floats({0.3f, 0.2f, 0.1f, 0.4f});
   const std::vector<float> expected = {0.3f, 0.1f, 0, 0.4f, 0.2f, 0, 0.7f, 0, 0};
   // Rows [0, 1], [1, 2], [0, 2].
   auto i64 =
@@ -339,17 +297,17 @@ TEST_CASE("ml tree classifier takes int64, int32 and double rows and tensor attr
   check_floats(f64[1].t, {3, 3}, expected);
 
   a.erase("nodes_values");
-  a["nodes_values_as_tensor"] = tensor_attr(f32({6}, {0.5f, 0, 0, 1.0f, 0, 0}));
+  a["nodes_values_as_tensor"] = attribute::of_tensor(f32({6}, {0.5f, 0, 0, 1.0f, 0, 0}));
   a["base_values_as_tensor"] =
-      tensor_attr(tensor::from(dtype::float64, {3}, std::vector<double>{0.5, 0, 0}));
+      attribute::of_tensor(tensor::from(dtype::float64, {3}, std::vector<double>{0.5, 0, 0}));
   auto v3 = classify(a, f32({3, 2}, {0, 1, 1, 2, 0, 2}));
   check_floats(v3[1].t, {3, 3}, {0.8f, 0.1f, 0, 0.9f, 0.2f, 0, 1.2f, 0, 0});
 }
 
 TEST_CASE("ml tree classifier routes NaN by nodes_missing_value_tracks_true, shorter lists too") {
   auto a = three_classes("NONE");
-  a["class_weights"] = floats({0.3f, 0.2f, 0.1f, 0.4f});
-  a["nodes_missing_value_tracks_true"] = ints({1, 0, 0}); // tree 1's root is past the end
+  a["class_weights"] = attribute::of_floats({0.3f, 0.2f, 0.1f, 0.4f});
+  a["nodes_missing_value_tracks_true"] = attribute::of_ints({1, 0, 0}); // tree 1's root is past the end
   auto out = classify(a, f32({1, 2}, {nan_f, nan_f}));
   CHECK(int64s(out[0].t) == std::vector<int64_t>{4});
   check_floats(out[1].t, {1, 3}, {0.7f, 0, 0}); // tree 0: true child 0.3; tree 1: false 0.4
@@ -362,20 +320,20 @@ TEST_CASE("ml tree classifier refuses malformed attributes at compile time, nami
   };
   const auto good = three_classes("NONE");
   CHECK(refusal(ml_node("TreeEnsembleClassifier", good, 1, 2)) == "accepted");
-  CHECK(refusal(with(good, "nodes_nodeids", ints({0, 1, 1, 0, 1, 2}))).find("appears twice") !=
+  CHECK(refusal(with(good, "nodes_nodeids", attribute::of_ints({0, 1, 1, 0, 1, 2}))).find("appears twice") !=
         std::string::npos);
   CHECK(
-      refusal(with(good, "nodes_truenodeids", ints({5, 0, 0, 1, 0, 0}))).find("node 5 of tree 0") !=
+      refusal(with(good, "nodes_truenodeids", attribute::of_ints({5, 0, 0, 1, 0, 0}))).find("node 5 of tree 0") !=
       std::string::npos);
   CHECK(refusal(with(good, "nodes_modes",
-                     strings({"BRANCH_XX", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"})))
+                     attribute::of_strings({"BRANCH_XX", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"})))
             .find("BRANCH_XX") != std::string::npos);
-  CHECK(refusal(with(good, "base_values", floats({1, 2}))).find("2 base_values for 3 classes") !=
+  CHECK(refusal(with(good, "base_values", attribute::of_floats({1, 2}))).find("2 base_values for 3 classes") !=
         std::string::npos);
-  CHECK(refusal(with(good, "class_ids", ints({0, 1, 5, 0}))).find("target 5") != std::string::npos);
-  CHECK(refusal(with(good, "post_transform", text("SQUARE"))).find("SQUARE") != std::string::npos);
+  CHECK(refusal(with(good, "class_ids", attribute::of_ints({0, 1, 5, 0}))).find("target 5") != std::string::npos);
+  CHECK(refusal(with(good, "post_transform", attribute::of_string("SQUARE"))).find("SQUARE") != std::string::npos);
   CHECK(
-      refusal(with(good, "classlabels_strings", strings({"a", "b", "c"}))).find("exactly one of") !=
+      refusal(with(good, "classlabels_strings", attribute::of_strings({"a", "b", "c"}))).find("exactly one of") !=
       std::string::npos);
   auto node = ml_node("TreeEnsembleClassifier", good, 1, 2);
   CHECK(refusal(node, {f32({1, 1}, {0})}).find("1 features") != std::string::npos);
@@ -386,25 +344,25 @@ namespace {
 // Regression weights on (tree 0 node 1, tree 0 node 2 twice, tree 1 node 1, tree 1 node 2).
 // Row 0 gets target 0: -0.2 and 0.4, target 1: 0.7; rows 1-2 get target 0: 0.3 and 0.1.
 attributes three_targets(std::string aggregate, std::string transform) {
-  return stumps({{"target_treeids", ints({0, 0, 0, 1, 1})},
-                 {"target_nodeids", ints({1, 2, 2, 1, 2})},
-                 {"target_ids", ints({0, 0, 1, 0, 0})},
-                 {"target_weights", floats({0.3f, -0.2f, 0.7f, 0.1f, 0.4f})},
-                 {"n_targets", integer(3)},
-                 {"base_values", floats({0.5f, 0.25f, 0.125f})},
-                 {"aggregate_function", text(std::move(aggregate))},
-                 {"post_transform", text(std::move(transform))}});
+  return stumps({{"target_treeids", attribute::of_ints({0, 0, 0, 1, 1})},
+                 {"target_nodeids", attribute::of_ints({1, 2, 2, 1, 2})},
+                 {"target_ids", attribute::of_ints({0, 0, 1, 0, 0})},
+                 {"target_weights", attribute::of_floats({0.3f, -0.2f, 0.7f, 0.1f, 0.4f})},
+                 {"n_targets", attribute::of_int(3)},
+                 {"base_values", attribute::of_floats({0.5f, 0.25f, 0.125f})},
+                 {"aggregate_function", attribute::of_string(std::move(aggregate))},
+                 {"post_transform", attribute::of_string(std::move(transform))}});
 }
 
 // One target: row 0 gets -0.2 and 0.4, rows 1-2 get 0.3 and 0.1.
 attributes one_target(std::string aggregate, std::string transform) {
-  return stumps({{"target_treeids", ints({0, 0, 1, 1})},
-                 {"target_nodeids", ints({1, 2, 1, 2})},
-                 {"target_ids", ints({0, 0, 0, 0})},
-                 {"target_weights", floats({0.3f, -0.2f, 0.1f, 0.4f})},
-                 {"n_targets", integer(1)},
-                 {"aggregate_function", text(std::move(aggregate))},
-                 {"post_transform", text(std::move(transform))}});
+  return stumps({{"target_treeids", attribute::of_ints({0, 0, 1, 1})},
+                 {"target_nodeids", attribute::of_ints({1, 2, 1, 2})},
+                 {"target_ids", attribute::of_ints({0, 0, 0, 0})},
+                 {"target_weights", attribute::of_floats({0.3f, -0.2f, 0.1f, 0.4f})},
+                 {"n_targets", attribute::of_int(1)},
+                 {"aggregate_function", attribute::of_string(std::move(aggregate))},
+                 {"post_transform", attribute::of_string(std::move(transform))}});
 }
 
 tensor regress(const attributes& a, const tensor& x = stump_rows) {
@@ -440,20 +398,20 @@ TEST_CASE("ml tree regressor with one target applies only PROBIT, as onnxruntime
   check_floats(regress(one_target("SUM", "PROBIT")), {3, 1},
                {-0.8417561f, -0.2533535f, -0.2533535f});
   auto a = one_target("SUM", "NONE");
-  a["base_values"] = floats({0.1f});
+  a["base_values"] = attribute::of_floats({0.1f});
   check_floats(regress(a), {3, 1}, {0.3f, 0.5f, 0.5f});
   a.erase("base_values");
   a.erase("nodes_values");
-  a["nodes_values_as_tensor"] = tensor_attr(f32({6}, {0.5f, 0, 0, 1.0f, 0, 0}));
-  a["base_values_as_tensor"] = tensor_attr(f32({1}, {1.0f}));
+  a["nodes_values_as_tensor"] = attribute::of_tensor(f32({6}, {0.5f, 0, 0, 1.0f, 0, 0}));
+  a["base_values_as_tensor"] = attribute::of_tensor(f32({1}, {1.0f}));
   check_floats(regress(a), {3, 1}, {1.2f, 1.4f, 1.4f});
 }
 
 TEST_CASE("ml tree regressor compares float rows in float32 and double rows in double") {
   // Thresholds 0.3 (a float attribute); weights 1 | 10 (tree 0) and 100 | 1000 (tree 1).
   auto a = one_target("SUM", "NONE");
-  a["nodes_values"] = floats({0.3f, 0, 0, 0.3f, 0, 0});
-  a["target_weights"] = floats({1, 10, 100, 1000});
+  a["nodes_values"] = attribute::of_floats({0.3f, 0, 0, 0.3f, 0, 0});
+  a["target_weights"] = attribute::of_floats({1, 10, 100, 1000});
   // 0.30000001193 is above 0.3f = 0.30000001192... in double; in float both round to 0.3f.
   check_floats(regress(a, tensor::from(dtype::float64, {1, 2},
                                        std::vector<double>{0.30000001193, 0.3000000119})),
@@ -463,7 +421,7 @@ TEST_CASE("ml tree regressor compares float rows in float32 and double rows in d
 
 TEST_CASE("ml tree regressor refuses base_values that do not match n_targets") {
   auto a = three_targets("SUM", "NONE");
-  a["base_values"] = floats({1.0f});
+  a["base_values"] = attribute::of_floats({1.0f});
   CHECK(refusal(ml_node("TreeEnsembleRegressor", a)).find("1 base_values for 3 targets") !=
         std::string::npos);
   a = three_targets("MEDIAN", "NONE");
@@ -476,10 +434,10 @@ namespace {
 // Scores for stump_rows: 0.3 - 0.4 + 0.05 = -0.05, -0.3 - 0.1 + 0.05 = -0.35, 0.05.
 node binary_linear(std::string transform) {
   return ml_node("LinearClassifier",
-                 {{"coefficients", floats({0.3f, -0.2f})},
-                  {"intercepts", floats({0.05f})},
-                  {"classlabels_ints", ints({4, 9})},
-                  {"post_transform", text(std::move(transform))}},
+                 {{"coefficients", attribute::of_floats({0.3f, -0.2f})},
+                  {"intercepts", attribute::of_floats({0.05f})},
+                  {"classlabels_ints", attribute::of_ints({4, 9})},
+                  {"post_transform", attribute::of_string(std::move(transform))}},
                  1, 2);
 }
 
@@ -501,7 +459,7 @@ TEST_CASE("ml linear classifier with one coefficient row writes two columns [1 -
                {2.6446697f, -1.6446697f});
   auto n = binary_linear("NONE");
   n.attributes.erase("classlabels_ints");
-  n.attributes["classlabels_strings"] = strings({"neg", "pos"});
+  n.attributes["classlabels_strings"] = attribute::of_strings({"neg", "pos"});
   CHECK(run(n, {stump_rows})[0].t.strings == std::vector<std::string>{"neg", "neg", "pos"});
 }
 
@@ -509,11 +467,11 @@ TEST_CASE("ml linear classifier with a row per class: argmax label, transformed 
   // Scores x0 + 0, x1 + 0.5, -x0 - x1: [1, 2.5, -3] and [-1, 1, 0.5].
   auto make = [](std::string transform) {
     return ml_node("LinearClassifier",
-                   {{"coefficients", floats({1, 0, 0, 1, -1, -1})},
-                    {"intercepts", floats({0, 0.5f, 0})},
-                    {"classlabels_ints", ints({4, 9, 7})},
-                    {"multi_class", integer(1)},
-                    {"post_transform", text(std::move(transform))}},
+                   {{"coefficients", attribute::of_floats({1, 0, 0, 1, -1, -1})},
+                    {"intercepts", attribute::of_floats({0, 0.5f, 0})},
+                    {"classlabels_ints", attribute::of_ints({4, 9, 7})},
+                    {"multi_class", attribute::of_int(1)},
+                    {"post_transform", attribute::of_string(std::move(transform))}},
                    1, 2);
   };
   const tensor x = f32({2, 2}, {1, 2, -1, 0.5f});
@@ -532,22 +490,22 @@ TEST_CASE("ml linear classifier with a row per class: argmax label, transformed 
 
 TEST_CASE("ml linear classifier refuses labels that do not match the coefficient rows") {
   auto n = binary_linear("NONE");
-  n.attributes["classlabels_ints"] = ints({4, 9, 7});
+  n.attributes["classlabels_ints"] = attribute::of_ints({4, 9, 7});
   CHECK(refusal(n).find("exactly 2 class labels") != std::string::npos);
   n = binary_linear("NONE");
-  n.attributes["intercepts"] = floats({0, 0});
-  n.attributes["classlabels_ints"] = ints({4, 9, 7});
+  n.attributes["intercepts"] = attribute::of_floats({0, 0});
+  n.attributes["classlabels_ints"] = attribute::of_ints({4, 9, 7});
   CHECK(refusal(n).find("2 coefficient rows need as many labels") != std::string::npos);
-  n.attributes["intercepts"] = floats({0, 0, 0});
+  n.attributes["intercepts"] = attribute::of_floats({0, 0, 0});
   CHECK(refusal(n).find("do not make 3 rows") != std::string::npos);
 }
 
 TEST_CASE("ml linear regressor: one target takes only PROBIT, several take any transform") {
   const tensor x = f32({3, 3}, {1, -2, 0.5f, 0, 0, 0, -3, -1, -0.5f});
   auto one = [&](std::string transform) {
-    return run(ml_node("LinearRegressor", {{"coefficients", floats({0.1f, 0.2f, 0.3f})},
-                                           {"intercepts", floats({0.05f})},
-                                           {"post_transform", text(std::move(transform))}}),
+    return run(ml_node("LinearRegressor", {{"coefficients", attribute::of_floats({0.1f, 0.2f, 0.3f})},
+                                           {"intercepts", attribute::of_floats({0.05f})},
+                                           {"post_transform", attribute::of_string(std::move(transform))}}),
                {x})[0]
         .t;
   };
@@ -555,22 +513,22 @@ TEST_CASE("ml linear regressor: one target takes only PROBIT, several take any t
   check_floats(one("LOGISTIC"), {3, 1}, {-0.1f, 0.05f, -0.6f});
   check_floats(one("PROBIT"), {3, 1}, {nan_f, -1.6446697f, nan_f});
   auto two =
-      run(ml_node("LinearRegressor", {{"coefficients", floats({0.1f, 0.2f, 0.3f, -0.1f, 0, 0.4f})},
-                                      {"intercepts", floats({0.05f, 0.1f})},
-                                      {"targets", integer(2)},
-                                      {"post_transform", text("SOFTMAX")}}),
+      run(ml_node("LinearRegressor", {{"coefficients", attribute::of_floats({0.1f, 0.2f, 0.3f, -0.1f, 0, 0.4f})},
+                                      {"intercepts", attribute::of_floats({0.05f, 0.1f})},
+                                      {"targets", attribute::of_int(2)},
+                                      {"post_transform", attribute::of_string("SOFTMAX")}}),
           {x})[0]
           .t;
   auto r0 = softmax({-0.1f, 0.2f}), r1 = softmax({0.05f, 0.1f}), r2 = softmax({-0.6f, 0.2f});
   check_floats(two, {3, 2}, {r0[0], r0[1], r1[0], r1[1], r2[0], r2[1]});
-  auto bare = run(ml_node("LinearRegressor", {{"coefficients", floats({0.1f, 0.2f, 0.3f})}}), {x});
+  auto bare = run(ml_node("LinearRegressor", {{"coefficients", attribute::of_floats({0.1f, 0.2f, 0.3f})}}), {x});
   check_floats(bare[0].t, {3, 1}, {-0.15f, 0, -0.65f});
 }
 
 TEST_CASE("ml Normalizer divides each row by its MAX, L1 or L2 norm; zero norms leave it") {
   const tensor x = f32({2, 3}, {-1, 0, -0.5f, 0, -2, 3});
   auto norm = [&](const char* kind, const tensor& in) {
-    return run(ml_node("Normalizer", {{"norm", text(kind)}}), {in})[0].t;
+    return run(ml_node("Normalizer", {{"norm", attribute::of_string(kind)}}), {in})[0].t;
   };
   // MAX is the largest value, not the largest magnitude: row 0's is 0, so it stays.
   check_floats(norm("MAX", x), {2, 3}, {-1, 0, -0.5f, 0, -2.0f / 3, 1});
@@ -580,14 +538,14 @@ TEST_CASE("ml Normalizer divides each row by its MAX, L1 or L2 norm; zero norms 
   check_floats(norm("L1", f32({2}, {0, 0})), {2}, {0, 0});
   check_floats(norm("MAX", tensor::from(dtype::int64, {3}, std::vector<int64_t>{1, -2, 4})), {3},
                {0.25f, -0.5f, 1});
-  CHECK(refusal(ml_node("Normalizer", {{"norm", text("L3")}})).find("L3") != std::string::npos);
+  CHECK(refusal(ml_node("Normalizer", {{"norm", attribute::of_string("L3")}})).find("L3") != std::string::npos);
 }
 
 TEST_CASE("ml Scaler subtracts offset and multiplies by scale, one value or one per column") {
   const tensor x = f32({2, 3}, {1, -2, 0.5f, 0, 0, 0});
   auto scaler = [](std::vector<float> offset, std::vector<float> scale) {
     return ml_node("Scaler",
-                   {{"offset", floats(std::move(offset))}, {"scale", floats(std::move(scale))}});
+                   {{"offset", attribute::of_floats(std::move(offset))}, {"scale", attribute::of_floats(std::move(scale))}});
   };
   check_floats(run(scaler({1}, {2}), {x})[0].t, {2, 3}, {0, -6, -1, -2, -2, -2});
   check_floats(run(scaler({1, 2, 3}, {2, 0.5f, -1}), {x})[0].t, {2, 3}, {0, -2, 2.5f, -2, -1, 3});
@@ -599,7 +557,7 @@ TEST_CASE("ml Scaler subtracts offset and multiplies by scale, one value or one 
 }
 
 TEST_CASE("ml Binarizer maps x > threshold to 1 in the input's type and refuses NaN") {
-  auto bin = ml_node("Binarizer", {{"threshold", real(0.5f)}});
+  auto bin = ml_node("Binarizer", {{"threshold", attribute::of_float(0.5f)}});
   check_floats(run(bin, {f32({2, 3}, {1, -2, 0.5f, 0.6f, 0.4f, 0})})[0].t, {2, 3},
                {1, 0, 0, 1, 0, 0});
   auto i = run(bin, {tensor::from(dtype::int64, {3}, std::vector<int64_t>{0, 1, 2})})[0].t;
@@ -632,7 +590,7 @@ TEST_CASE("ml ArrayFeatureExtractor picks columns along the last axis for any el
 
 TEST_CASE("ml ZipMap turns score rows into one {label: score} map per row") {
   const tensor x = f32({2, 3}, {0.1f, 0.2f, 0.7f, 0.5f, 0.25f, 0.25f});
-  auto out = run(ml_node("ZipMap", {{"classlabels_int64s", ints({4, 9, 7})}}), {x});
+  auto out = run(ml_node("ZipMap", {{"classlabels_int64s", attribute::of_ints({4, 9, 7})}}), {x});
   REQUIRE(static_cast<bool>(out[0].maps));
   const map_sequence& maps = *out[0].maps;
   CHECK(maps.int_keys == std::vector<int64_t>{4, 9, 7});
@@ -641,10 +599,10 @@ TEST_CASE("ml ZipMap turns score rows into one {label: score} map per row") {
   CHECK(maps.values[0] == std::vector<float>{0.1f, 0.2f, 0.7f});
   CHECK(maps.values[1] == std::vector<float>{0.5f, 0.25f, 0.25f});
 
-  auto words = run(ml_node("ZipMap", {{"classlabels_strings", strings({"a", "b", "c"})}}), {x});
+  auto words = run(ml_node("ZipMap", {{"classlabels_strings", attribute::of_strings({"a", "b", "c"})}}), {x});
   CHECK(words[0].maps->string_keys == std::vector<std::string>{"a", "b", "c"});
   CHECK(words[0].maps->int_keys.empty());
-  CHECK(refusal(ml_node("ZipMap", {{"classlabels_int64s", ints({4, 9})}}), {x})
+  CHECK(refusal(ml_node("ZipMap", {{"classlabels_int64s", attribute::of_ints({4, 9})}}), {x})
             .find("3 columns for 2 labels") != std::string::npos);
 }
 
