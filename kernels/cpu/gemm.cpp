@@ -6,6 +6,7 @@
 #include "kernels/cpu/gemm.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 #include <cblas.h>
 
@@ -16,20 +17,31 @@ namespace {
 /// Output elements per epilogue block (16 KiB of float): stays in L1 between the two passes.
 constexpr int64_t epilogue_block_elements = 4096;
 
+/// OpenBLAS (0.3.17+, x86-64 builds with SMALL_MATRIX_OPT, as Debian's) runs products with
+/// M * N * K up to 100^3 on direct kernels that skip packing the operands. Above that it packs
+/// all of B on every call, which dominates few-row products: an MLP layer of 784 x 512 at M = 8
+/// ran at 45 GFLOP/s, and at ~100 GFLOP/s as column blocks under this size (measured on this
+/// project's machines). So few-row float products are issued as such column blocks.
+constexpr int64_t openblas_small_mnk = 1'000'000;
+/// Narrower blocks stop paying off (M = 64 lost at 16 and 32 columns): no split below this.
+constexpr int64_t min_split_columns = 32;
+
 inline CBLAS_TRANSPOSE blas_trans(bool t) {
   return t ? CblasTrans : CblasNoTrans;
 }
 
 // Typed front doors to the BLAS routines.
 inline void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                      const float* A, int64_t lda, const float* B, int64_t ldb, float* Y) {
+                      const float* A, int64_t lda, const float* B, int64_t ldb, float* Y,
+                      int64_t ldy) {
   cblas_sgemm(CblasRowMajor, blas_trans(ta), blas_trans(tb), M, N, K, alpha, A, lda, B, ldb, 0.0f,
-              Y, N);
+              Y, ldy);
 }
 inline void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
-                      const double* A, int64_t lda, const double* B, int64_t ldb, double* Y) {
+                      const double* A, int64_t lda, const double* B, int64_t ldb, double* Y,
+                      int64_t ldy) {
   cblas_dgemm(CblasRowMajor, blas_trans(ta), blas_trans(tb), M, N, K, alpha, A, lda, B, ldb, 0.0, Y,
-              N);
+              ldy);
 }
 inline void blas_gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* A,
                       int64_t lda, const float* x, float* y) {
@@ -58,7 +70,21 @@ void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T
       blas_gemv(false, M, K, alpha, A, K, B, Y);
     return;
   }
-  blas_gemm(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, Y);
+  const int64_t lda = ta ? M : K;
+  const int64_t ldb = tb ? K : N;
+  // Widest power-of-two block under the limit (non-power-of-two widths measured slower).
+  int64_t block = 0;
+  if (std::is_same_v<T, float>)
+    for (int64_t limit = openblas_small_mnk / (M * K), w = 1; w <= limit; w *= 2)
+      block = w;
+  if (M * N * K <= openblas_small_mnk || block < min_split_columns) {
+    blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, Y, N);
+    return;
+  }
+  for (int64_t c = 0; c < N; c += block) { // columns [c, c + width) of op(B) and Y
+    const int64_t width = std::min(block, N - c);
+    blas_gemm(ta, tb, M, width, K, alpha, A, lda, tb ? B + c * K : B + c, ldb, Y + c, N);
+  }
 }
 
 // Rows [r0, r1) of Y: add beta * C as `bias` says, then apply `act`.

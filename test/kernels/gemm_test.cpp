@@ -106,6 +106,14 @@ TEST_CASE("gemm matches the reference for every transpose combination and shape"
         check_gemm({ta, tb, s[0], s[1], s[2], 1.0f, 1.0f, bias_kind::none, activation::none});
 }
 
+TEST_CASE("few-row products issued as column blocks (OpenBLAS small-matrix path) stay exact") {
+  // 8 x 784 x 520: split into blocks of 144 columns with a narrower last one; 64 rows: not split.
+  for (int64_t M : {int64_t{8}, int64_t{20}, int64_t{64}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        check_gemm({ta, tb, M, 520, 784, 1.0f, 1.0f, bias_kind::row, activation::relu});
+}
+
 TEST_CASE("gemm adds every kind of bias scaled by beta, with alpha applied to the product") {
   for (auto& s : shapes)
     for (auto bias : {bias_kind::scalar, bias_kind::row, bias_kind::column, bias_kind::full})
