@@ -44,6 +44,27 @@ router_actor router_directory::find(const std::string& deployment) const {
   return i == routers_.end() ? router_actor{} : i->second;
 }
 
+call_request to_call_request(request&& req, int64_t deadline_ns) {
+  call_request call;
+  call.id = std::move(req.id);
+  call.method = std::move(req.method);
+  call.path = std::move(req.path);
+  call.query = std::move(req.query);
+  call.body = std::move(req.body);
+  call.deadline_ns = deadline_ns;
+  return call;
+}
+
+request to_request(call_request&& call) {
+  request req;
+  req.id = std::move(call.id);
+  req.method = std::move(call.method);
+  req.path = std::move(call.path);
+  req.query = std::move(call.query);
+  req.body = std::move(call.body);
+  return req;
+}
+
 call_context_scope::call_context_scope(call_context ctx) : saved_(current_context) {
   current_context = ctx;
 }
@@ -68,13 +89,7 @@ future<response> runtime_handle_backend::call(const std::string& deployment,
   if (!router)
     return future<response>::failed(
       {errc::not_found, "no deployment \"" + deployment + "\" in this application"});
-  call_request creq;
-  creq.id = std::move(req.id);
-  creq.method = std::move(req.method);
-  creq.path = std::move(req.path);
-  creq.query = std::move(req.query);
-  creq.body = std::move(req.body);
-  creq.deadline_ns = ctx.deadline_ns;
+  auto creq = to_call_request(std::move(req), ctx.deadline_ns);
   promise<response> result;
   bool remote = router.node() != ctx.self->node();
   ctx.self->request(router, call_timeout(ctx.deadline_ns, remote), call_atom::value,

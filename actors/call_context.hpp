@@ -50,6 +50,11 @@ struct call_context {
   int64_t deadline_ns = 0;
 };
 
+/// A user-API request as the call that carries it (deadline from the caller's context), and back.
+/// Both move the strings.
+call_request to_call_request(request&& req, int64_t deadline_ns);
+request to_request(call_request&& call);
+
 /// Sets the current thread's call context for the scope's lifetime.
 class call_context_scope {
 public:

@@ -20,16 +20,6 @@ struct executor_state {
 
 using executor_pointer = executor_actor::stateful_pointer<executor_state>;
 
-request to_request(call_request&& c) {
-  request r;
-  r.id = std::move(c.id);
-  r.method = std::move(c.method);
-  r.path = std::move(c.path);
-  r.query = std::move(c.query);
-  r.body = std::move(c.body);
-  return r;
-}
-
 call_reply to_reply(response&& r) {
   if (r.error)
     return call_reply{std::move(r.error->message), "", static_cast<uint8_t>(r.error->code)};

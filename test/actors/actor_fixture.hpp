@@ -2,6 +2,9 @@
 // test case (TEST_CASE_FIXTURE(actor_fixture, "...")), and how a test collects a call's reply.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
@@ -18,6 +21,17 @@ struct actor_fixture {
   caf::scoped_actor self{sys};
 };
 
+/// A POST call with `body`, id "req-<body>" and an optional deadline.
+inline serve::call_request make_call(std::string body, int64_t deadline_ns = 0) {
+  serve::call_request req;
+  req.id = "req-" + body;
+  req.method = "POST";
+  req.path = "/";
+  req.body = std::move(body);
+  req.deadline_ns = deadline_ns;
+  return req;
+}
+
 /// What a call came back with.
 struct outcome {
   bool answered = false;
@@ -27,7 +41,7 @@ struct outcome {
 };
 
 template <class Handle>
-outcome await_reply(Handle& handle) {
+inline outcome await_reply(Handle& handle) {
   outcome out;
   handle.receive(
     [&](serve::call_reply& reply) {

@@ -173,14 +173,6 @@ init_outcome init(caf::scoped_actor& self, const serve::replica_actor& replica) 
   return out;
 }
 
-serve::call_request make_call(std::string body, int64_t deadline_ns = 0) {
-  serve::call_request req;
-  req.id = "req-" + body;
-  req.method = "POST";
-  req.body = std::move(body);
-  req.deadline_ns = deadline_ns;
-  return req;
-}
 
 
 /// Sends a call without waiting; collect it with await_reply (2 s at most).

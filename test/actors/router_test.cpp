@@ -128,15 +128,6 @@ replica_actor::behavior_type bouncing_replica(replica_actor::pointer self,
   };
 }
 
-call_request make_call(std::string body, int64_t deadline_ns = 0) {
-  call_request req;
-  req.id = "req-" + body;
-  req.method = "POST";
-  req.path = "/";
-  req.body = std::move(body);
-  req.deadline_ns = deadline_ns;
-  return req;
-}
 
 
 /// Sends a call without waiting; the reply is collected with await_reply (2 s at most).
