@@ -24,8 +24,9 @@ constexpr int64_t epilogue_block_elements = 4096;
 /// project's machines). So few-row float products are issued as such column blocks.
 constexpr int64_t openblas_small_mnk = 1'000'000;
 /// Products with more rows are issued in blocks of this many rows, each then split into columns
-/// (32 x 32 blocks measured ~108 GFLOP/s against ~98 for one packed 128-row product).
-constexpr int64_t max_split_rows = 32;
+/// (784 x 512 at M = 128, B not transposed: 16 x 64 blocks ~112 GFLOP/s, 32 x 32 ~109, one
+/// packed product ~98).
+constexpr int64_t max_split_rows = 16;
 /// Narrower blocks stop paying off (M = 64 lost at 16 and 32 columns): no split below this.
 constexpr int64_t min_split_columns = 32;
 

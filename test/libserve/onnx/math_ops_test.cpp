@@ -398,6 +398,42 @@ TEST_CASE("fuse_gemm_epilogues leaves values used twice, graph outputs and non-c
   CHECK(copy.nodes[3].op_type == "MatMul");
 }
 
+TEST_CASE("pretranspose_gemm_weights stores transB weights transposed without changing results") {
+  graph g;
+  g.opsets[""] = 13;
+  g.opsets[actorserve_domain] = 1;
+  g.initializers["w1"] = f32({3, 4}, iota_floats(12, 1.0f, 0.3f)); // [N, K], transB = 1
+  g.initializers["b1"] = f32({3}, {0.1f, -0.2f, 0.3f});
+  g.initializers["w2"] = f32({2, 3}, iota_floats(6, -1.0f, 0.4f)); // read by two nodes
+  g.nodes = {make_node("Gemm", {"x", "w1", "b1"}, {"h"}, {{"transB", attribute::of_int(1)}}),
+             make_node("Relu", {"h"}, {"h1"}),
+             make_node("Gemm", {"h1", "w2"}, {"y"}, {{"transB", attribute::of_int(1)}}),
+             make_node("Gemm", {"h1", "w2"}, {"z"}, {{"transB", attribute::of_int(1)}})};
+  value_info y, z;
+  y.name = "y";
+  z.name = "z";
+  g.outputs = {y, z};
+  const tensor x = f32({5, 4}, iota_floats(20, 1.5f, -0.2f));
+  const auto before = run_graph(g, {{"x", x}});
+
+  graph rewritten = g;
+  CHECK(fuse_gemm_epilogues(rewritten) == 1);
+  CHECK(pretranspose_gemm_weights(rewritten) == 1); // the FusedGemm; w2 is shared
+  REQUIRE(rewritten.nodes.size() == 3);
+  CHECK(rewritten.nodes[0].op_type == "FusedGemm");
+  CHECK(rewritten.nodes[0].attr_int("transB", 1) == 0);
+  CHECK(rewritten.initializers.at("w1").shape == std::vector<int64_t>{4, 3});
+  CHECK(rewritten.initializers.at("w1").as<float>()[1] == g.initializers.at("w1").as<float>()[4]);
+  CHECK(rewritten.nodes[1].attr_int("transB", 0) == 1);
+  CHECK(rewritten.initializers.at("w2").shape == std::vector<int64_t>{2, 3});
+  const auto after = run_graph(rewritten, {{"x", x}});
+  for (const char* name : {"y", "z"}) {
+    const auto expected = floats(before.at(name));
+    check_close(floats(after.at(name)), std::vector<double>(expected.begin(), expected.end()),
+                1e-6);
+  }
+}
+
 TEST_CASE("Gemm, MatMul and FusedGemm give the same results with B a compile-time constant") {
   const tensor w = f32({7, 19}, iota_floats(7 * 19, 1.0f, 0.1f));
   const tensor wt = f32({19, 7}, iota_floats(7 * 19, 1.0f, -0.1f));
