@@ -1,7 +1,7 @@
-// GEMM with fused epilogue (see gemm.hpp): OpenBLAS with beta = 0, then one epilogue sweep over
-// Y in blocks of rows small enough for L1 (bias with beta folded in, then the activation): one
-// pass over data already in cache, instead of copying C into Y before the product and an
-// activation pass after it. A single output row (batch 1) or column goes to GEMV, faster than
+// GEMM with fused epilogue (see gemm.hpp): OpenBLAS with beta = 0, then the epilogue (bias with
+// beta folded in, then the activation) over each block of Y right after the BLAS call that wrote
+// it, while it is in L1 - one pass over data already in cache, instead of copying C into Y
+// before the product and an activation pass after it. A single output row (batch 1) or column goes to GEMV, faster than
 // OpenBLAS's GEMM at that shape.
 #include "kernels/cpu/gemm.hpp"
 
@@ -56,15 +56,74 @@ inline void blas_gemv(bool trans, int64_t rows, int64_t cols, double alpha, cons
   cblas_dgemv(CblasRowMajor, blas_trans(trans), rows, cols, alpha, A, lda, x, 1, 0.0, y, 1);
 }
 
-// Y = alpha * op(A) op(B), dense, M, N, K >= 1.
+/// The epilogue of one product: Y += beta * C as `bias` says, then `act`. Y is [M, N].
+template <class T>
+struct epilogue_op {
+  int64_t N;
+  T beta;
+  const T* C;
+  bias_kind bias;
+  T* Y;
+  activation act;
+  T act_alpha;
+
+  bool empty() const { return bias == bias_kind::none && act == activation::none; }
+
+  /// Applies the epilogue to rows [r0, r1) x columns [c0, c1) of Y.
+  void apply(int64_t r0, int64_t r1, int64_t c0, int64_t c1) const {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* y = Y + r * N;
+      switch (bias) {
+      case bias_kind::none:
+        break;
+      case bias_kind::scalar:
+      case bias_kind::column: {
+        const T b = beta * C[bias == bias_kind::scalar ? 0 : r];
+        for (int64_t j = c0; j < c1; ++j)
+          y[j] += b;
+        break;
+      }
+      case bias_kind::row:
+        for (int64_t j = c0; j < c1; ++j)
+          y[j] += beta * C[j];
+        break;
+      case bias_kind::full: {
+        const T* c = C + r * N;
+        for (int64_t j = c0; j < c1; ++j)
+          y[j] += beta * c[j];
+        break;
+      }
+      }
+      if (act != activation::none && c1 - c0 < N) // a column block: row by row
+        activate(act, y + c0, y + c0, c1 - c0, act_alpha);
+    }
+    if (act != activation::none && c1 - c0 == N) // whole rows are contiguous: one call
+      activate(act, Y + r0 * N, Y + r0 * N, (r1 - r0) * N, act_alpha);
+  }
+
+  /// Applies the epilogue to rows [r0, r1) in blocks small enough to stay in L1 between the
+  /// bias and the activation pass.
+  void apply_rows(int64_t r0, int64_t r1) const {
+    const int64_t rows_per_block = std::max<int64_t>(1, epilogue_block_elements / N);
+    for (int64_t r = r0; r < r1; r += rows_per_block)
+      apply(r, std::min(r1, r + rows_per_block), 0, N);
+  }
+};
+
+// Y[row0 .., :] = alpha * op(A) op(B), dense, M, N, K >= 1, then the epilogue `ep` on what was
+// written: block by block right after each BLAS call while the block is still in L1 when the
+// product is issued in blocks, else once over all rows. `row0` is the first row's index in the
+// whole product (for column biases).
 template <class T>
 void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B,
-             T* Y) {
+             T* Y, const epilogue_op<T>& ep, int64_t row0) {
   if (M == 1) { // y[N] = op(B)^T a: B [K, N] is read transposed, B^T [N, K] as is
     if (tb)
       blas_gemv(false, N, K, alpha, B, K, A, Y);
     else
       blas_gemv(true, K, N, alpha, B, N, A, Y);
+    if (!ep.empty())
+      ep.apply_rows(row0, row0 + 1);
     return;
   }
   if (N == 1) { // y[M] = op(A) b; b is contiguous whether or not B is transposed
@@ -72,6 +131,8 @@ void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T
       blas_gemv(true, K, M, alpha, A, M, B, Y);
     else
       blas_gemv(false, M, K, alpha, A, K, B, Y);
+    if (!ep.empty())
+      ep.apply_rows(row0, row0 + M);
     return;
   }
   const int64_t lda = ta ? M : K;
@@ -79,7 +140,8 @@ void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T
   if (std::is_same_v<T, float> && !ta && M > max_split_rows && M * N * K > openblas_small_mnk) {
     // Many rows: blocks of max_split_rows rows (rows of A are contiguous), split into columns.
     for (int64_t r = 0; r < M; r += max_split_rows)
-      product(ta, tb, std::min(max_split_rows, M - r), N, K, alpha, A + r * K, B, Y + r * N);
+      product(ta, tb, std::min(max_split_rows, M - r), N, K, alpha, A + r * K, B, Y + r * N, ep,
+              row0 + r);
     return;
   }
   // Widest power-of-two block under the limit (non-power-of-two widths measured slower).
@@ -89,44 +151,16 @@ void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T
       block = w;
   if (M * N * K <= openblas_small_mnk || block < min_split_columns) {
     blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, Y, N);
+    if (!ep.empty())
+      ep.apply_rows(row0, row0 + M);
     return;
   }
   for (int64_t c = 0; c < N; c += block) { // columns [c, c + width) of op(B) and Y
     const int64_t width = std::min(block, N - c);
     blas_gemm(ta, tb, M, width, K, alpha, A, lda, tb ? B + c * K : B + c, ldb, Y + c, N);
+    if (!ep.empty())
+      ep.apply(row0, row0 + M, c, c + width);
   }
-}
-
-// Rows [r0, r1) of Y: add beta * C as `bias` says, then apply `act`.
-template <class T>
-void epilogue(int64_t r0, int64_t r1, int64_t N, T beta, const T* C, bias_kind bias, T* Y,
-              activation act, T act_alpha) {
-  for (int64_t r = r0; r < r1; ++r) {
-    T* y = Y + r * N;
-    switch (bias) {
-    case bias_kind::none:
-      break;
-    case bias_kind::scalar:
-    case bias_kind::column: {
-      const T b = beta * C[bias == bias_kind::scalar ? 0 : r];
-      for (int64_t j = 0; j < N; ++j)
-        y[j] += b;
-      break;
-    }
-    case bias_kind::row:
-      for (int64_t j = 0; j < N; ++j)
-        y[j] += beta * C[j];
-      break;
-    case bias_kind::full: {
-      const T* c = C + r * N;
-      for (int64_t j = 0; j < N; ++j)
-        y[j] += beta * c[j];
-      break;
-    }
-    }
-  }
-  if (act != activation::none) // rows r0..r1 are contiguous: one call for the block
-    activate(act, Y + r0 * N, Y + r0 * N, (r1 - r0) * N, act_alpha);
 }
 
 template <class T>
@@ -137,15 +171,15 @@ void gemm_bias_act_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alp
     return;
   if (beta == T(0) || C == nullptr)
     bias = bias_kind::none;
-  if (K <= 0 || alpha == T(0))
+  // Y in the epilogue is the whole output: product() passes absolute row indices.
+  const epilogue_op<T> ep{N, beta, C, bias, Y, act, act_alpha};
+  if (K <= 0 || alpha == T(0)) {
     std::fill(Y, Y + M * N, T(0));
-  else
-    product(ta, tb, M, N, K, alpha, A, B, Y);
-  if (bias == bias_kind::none && act == activation::none)
+    if (!ep.empty())
+      ep.apply_rows(0, M);
     return;
-  const int64_t rows_per_block = std::max<int64_t>(1, epilogue_block_elements / N);
-  for (int64_t r = 0; r < M; r += rows_per_block)
-    epilogue(r, std::min(M, r + rows_per_block), N, beta, C, bias, Y, act, act_alpha);
+  }
+  product(ta, tb, M, N, K, alpha, A, B, Y, ep, 0);
 }
 
 template <class T>
