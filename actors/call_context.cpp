@@ -51,6 +51,8 @@ call_request to_call_request(request&& req, int64_t deadline_ns) {
   call.path = std::move(req.path);
   call.query = std::move(req.query);
   call.body = std::move(req.body);
+  call.headers = std::move(req.headers);
+  call.received_ns = req.received_ns;
   call.deadline_ns = deadline_ns;
   return call;
 }
@@ -62,6 +64,8 @@ request to_request(call_request&& call) {
   req.path = std::move(call.path);
   req.query = std::move(call.query);
   req.body = std::move(call.body);
+  req.headers = std::move(call.headers);
+  req.received_ns = call.received_ns;
   return req;
 }
 
@@ -97,7 +101,9 @@ future<response> runtime_handle_backend::call(const std::string& deployment,
     .then(
       [result, ctx](call_reply& reply) mutable {
         call_context_scope scope(ctx);
-        result.set_value(response{std::move(reply.body), std::move(reply.content_type)});
+        response r{std::move(reply.body), std::move(reply.content_type)};
+        r.headers = std::move(reply.headers);
+        result.set_value(std::move(r));
       },
       [result, ctx](caf::error& err) mutable {
         call_context_scope scope(ctx);

@@ -58,7 +58,10 @@ void publish_replicas(controller_pointer self, deployment_record& dep, bool clos
   set.max_ongoing = dep.cfg.effective_max_ongoing();
   set.max_queued = dep.cfg.max_queued_requests;
   set.closing = closing;
-  if (closing)
+  if (!closing && dep.unloaded)
+    set.unavailable_reason = "model \"" + dep.cfg.name + "\" is unloaded (POST /v2/repository/models/"
+                             + dep.cfg.name + "/load loads it)";
+  else if (closing)
     set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" is being deleted";
   else if (!dep.failure.empty())
     set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" failed to deploy: " + dep.failure;
@@ -148,7 +151,7 @@ void stop_replica(controller_pointer self, replica_record& rec) {
 void reconcile(controller_pointer self, application_record& app, deployment_record& dep) {
   if (!dep.failure.empty() || self->state.draining)
     return;
-  auto target = static_cast<size_t>(dep.cfg.num_replicas);
+  auto target = dep.target_replicas();
   while (dep.active_current() < target)
     start_replica(self, app, dep);
   for (auto i = dep.replicas.rbegin(); i != dep.replicas.rend() && dep.active_current() > target;
@@ -238,6 +241,22 @@ void apply_application(controller_pointer self, const application_config& cfg) {
   }
 }
 
+/// The v2 model name of every model deployment: its name, or "<application>.<deployment>"
+/// where two applications have model deployments of that name.
+std::vector<std::pair<std::string, const deployment_record*>> v2_models(controller_pointer self) {
+  std::map<std::string, int> uses;
+  for (auto& [_, app] : self->state.apps)
+    for (auto& [name, dep] : app.deployments)
+      if (dep.cfg.type == deployment_config::kind::model)
+        ++uses[name];
+  std::vector<std::pair<std::string, const deployment_record*>> out;
+  for (auto& [app_name, app] : self->state.apps)
+    for (auto& [name, dep] : app.deployments)
+      if (dep.cfg.type == deployment_config::kind::model)
+        out.emplace_back(uses[name] > 1 ? app_name + "." + name : name, &dep);
+  return out;
+}
+
 apply_result current_routes(controller_pointer self) {
   apply_result result;
   for (auto& [name, app] : self->state.apps) {
@@ -247,7 +266,57 @@ apply_result current_routes(controller_pointer self) {
     result.routes.push_back(route_entry{app.cfg.route_prefix, name, app.cfg.ingress,
                                         caf::actor_cast<caf::actor>(ingress->second.router)});
   }
+  for (auto& [model_name, dep] : v2_models(self)) {
+    model_entry m;
+    m.name = model_name;
+    m.application = dep->application;
+    m.deployment = dep->cfg.name;
+    m.router = caf::actor_cast<caf::actor>(dep->router);
+    m.running_replicas = dep->running_current();
+    m.unloaded = dep->unloaded;
+    m.reason = dep->unloaded ? "unloaded" : dep->failure;
+    for (auto& r : dep->replicas)
+      if (r.phase == replica_phase::running && m.description.empty())
+        m.description = r.description;
+    m.config_json = deployment_config_json(dep->cfg);
+    result.models.push_back(std::move(m));
+  }
   return result;
+}
+
+/// The record of v2 model `name`, or nullptr.
+deployment_record* find_model(controller_pointer self, const std::string& name) {
+  for (auto& [model_name, dep] : v2_models(self))
+    if (model_name == name)
+      return const_cast<deployment_record*>(dep);
+  return nullptr;
+}
+
+caf::result<apply_result> load_model(controller_pointer self, const std::string& name,
+                                     bool load) {
+  if (self->state.draining)
+    return make_error(errc::unavailable, "the server is shutting down");
+  auto* dep = find_model(self, name);
+  if (dep == nullptr)
+    return make_error(errc::not_found, "failed to " + std::string(load ? "load" : "unload")
+                                         + " '" + name + "', no such model in the repository");
+  auto& app = self->state.apps.at(dep->application);
+  if (!load) {
+    if (!dep->unloaded)
+      log_line("unloading model " + name);
+    dep->unloaded = true;
+    reconcile(self, app, *dep);
+    return current_routes(self);
+  }
+  if (dep->unloaded)
+    log_line("loading model " + name);
+  dep->unloaded = false;
+  dep->failure.clear(); // a load retries a deployment that failed to start
+  reconcile(self, app, *dep);
+  auto rp = self->make_response_promise<apply_result>();
+  self->state.waiting.push_back(pending_apply{rp, apply_result{}});
+  check_pending(self);
+  return rp;
 }
 
 /// Answers the applies that wait for replicas once no deployment is still starting.
@@ -370,6 +439,12 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
       return apply_config(self, text);
     },
     [=](routes_atom) -> apply_result { return current_routes(self); },
+    [=](load_atom, std::string& model) -> caf::result<apply_result> {
+      return load_model(self, model, true);
+    },
+    [=](unload_atom, std::string& model) -> caf::result<apply_result> {
+      return load_model(self, model, false);
+    },
     [=](status_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       collect_status(self, rp);

@@ -49,7 +49,7 @@ bool deployment_record::has_old_generation() const {
 std::string deployment_record::status() const {
   if (!failure.empty())
     return "DEPLOY_FAILED";
-  bool whole = running_current() == static_cast<size_t>(cfg.num_replicas)
+  bool whole = running_current() == target_replicas()
                && active_current() == running_current() && !has_old_generation();
   if (whole)
     return "HEALTHY";

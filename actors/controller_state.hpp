@@ -43,6 +43,11 @@ struct deployment_record {
   /// Set after an unexpected replica death until the deployment is whole again.
   bool recovering = false;
   std::string warning;
+  /// Unloaded through the v2 repository API: no replicas until loaded again.
+  bool unloaded = false;
+
+  /// Replicas wanted now: num_replicas, or 0 while unloaded.
+  size_t target_replicas() const { return unloaded ? 0 : static_cast<size_t>(cfg.num_replicas); }
 
   size_t running_current() const;
   size_t active_current() const;

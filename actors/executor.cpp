@@ -22,8 +22,8 @@ using executor_pointer = executor_actor::stateful_pointer<executor_state>;
 
 call_reply to_reply(response&& r) {
   if (r.error)
-    return call_reply{std::move(r.error->message), "", static_cast<uint8_t>(r.error->code)};
-  return call_reply{std::move(r.body), std::move(r.content_type), 0};
+    return call_reply{std::move(r.error->message), "", static_cast<uint8_t>(r.error->code), {}};
+  return call_reply{std::move(r.body), std::move(r.content_type), 0, std::move(r.headers)};
 }
 
 /// Runs user code, turning every exception into a failed future. replica_failure also marks

@@ -49,11 +49,15 @@ using router_actor = caf::typed_actor<
   caf::reacts_to<flush_atom>>;
 
 /// Owns the desired state (the config): applies configs, replaces failed replicas, reports
-/// status as Ray Serve's JSON, and stops everything on drain.
+/// status as Ray Serve's JSON, and stops everything on drain. `routes` answers the current
+/// routes and v2 models; `load`/`unload` (a v2 model name) start or stop a model deployment's
+/// replicas without touching the others, answering once it serves (load) or at once (unload).
 using controller_actor = caf::typed_actor<
   caf::replies_to<apply_atom, std::string>::with<apply_result>,
   caf::replies_to<status_atom>::with<std::string>,
   caf::replies_to<routes_atom>::with<apply_result>,
+  caf::replies_to<load_atom, std::string>::with<apply_result>,
+  caf::replies_to<unload_atom, std::string>::with<apply_result>,
   caf::reacts_to<abort_atom>,
   caf::replies_to<drain_atom>::with<bool>>;
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ struct call_request {
   std::string query;
   /// Raw body bytes.
   std::string body;
+  /// The request headers a deployment needs (lower-case names): content-type and
+  /// inference-header-content-length; empty for most calls.
+  std::map<std::string, std::string> headers;
+  /// When the request reached this server (steady clock ns); 0 = unknown.
+  int64_t received_ns = 0;
   /// Absolute deadline on this machine's steady clock, ns since its epoch; 0 = none.
   int64_t deadline_ns = 0;
   /// Times this request was routed again after its replica stopped before starting it.
@@ -34,7 +40,7 @@ struct call_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_request& x) {
   return f(caf::meta::type_name("call_request"), x.id, x.method, x.path, x.query, x.body,
-           x.deadline_ns, x.reroutes);
+           x.headers, x.received_ns, x.deadline_ns, x.reroutes);
 }
 
 /// A reply. Failures of a whole call travel as caf::error (see libserve/error.hpp); inside a
@@ -45,11 +51,13 @@ struct call_reply {
   std::string content_type;
   /// 0 = success; else a serve::errc value.
   uint8_t error_code = 0;
+  /// Extra response headers (e.g. inference-header-content-length of a v2 binary reply).
+  std::map<std::string, std::string> headers;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_reply& x) {
-  return f(caf::meta::type_name("call_reply"), x.body, x.content_type, x.error_code);
+  return f(caf::meta::type_name("call_reply"), x.body, x.content_type, x.error_code, x.headers);
 }
 
 /// The replicas a router may use and how many requests each may hold.
@@ -128,15 +136,43 @@ typename Inspector::result_type inspect(Inspector& f, route_entry& x) {
            x.ingress_deployment, x.router);
 }
 
-/// The controller's answer to a config: the routes to serve and load-time warnings.
+/// A model deployment as an Open Inference Protocol (v2) model.
+struct model_entry {
+  /// The v2 model name: the deployment name, or "<application>.<deployment>" when two
+  /// applications have model deployments of that name.
+  std::string name;
+  std::string application;
+  std::string deployment;
+  caf::actor router;
+  /// Serving replicas now.
+  uint64_t running_replicas = 0;
+  /// Unloaded through the repository API.
+  bool unloaded = false;
+  /// Why it does not serve (failed to deploy, unloaded), or "".
+  std::string reason;
+  /// deployment::describe() of a running replica ({"uri","inputs","outputs",...}) or "".
+  std::string description;
+  /// The deployment's configuration as JSON (for .../config).
+  std::string config_json;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_entry& x) {
+  return f(caf::meta::type_name("model_entry"), x.name, x.application, x.deployment, x.router,
+           x.running_replicas, x.unloaded, x.reason, x.description, x.config_json);
+}
+
+/// The controller's answer to a config: the routes and v2 models to serve and load-time
+/// warnings.
 struct apply_result {
   std::vector<route_entry> routes;
   std::vector<std::string> warnings;
+  std::vector<model_entry> models;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, apply_result& x) {
-  return f(caf::meta::type_name("apply_result"), x.routes, x.warnings);
+  return f(caf::meta::type_name("apply_result"), x.routes, x.warnings, x.models);
 }
 
 } // namespace serve
@@ -152,6 +188,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(serve, (serve::route_entry))
   CAF_ADD_TYPE_ID(serve, (serve::replica_ready))
   CAF_ADD_TYPE_ID(serve, (serve::apply_result))
+  CAF_ADD_TYPE_ID(serve, (serve::model_entry))
 CAF_END_TYPE_ID_BLOCK(serve)
 
 namespace serve {
@@ -168,5 +205,8 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using abort_atom = caf::atom_constant<caf::atom("abort")>;
 using routes_atom = caf::atom_constant<caf::atom("routes")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
+using models_atom = caf::atom_constant<caf::atom("models")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using unload_atom = caf::atom_constant<caf::atom("unload")>;
 
 } // namespace serve

@@ -11,6 +11,8 @@
 
 #include "actors/call_context.hpp"
 #include "http/error_mapping.hpp"
+#include "http/ingress_detail.hpp"
+#include "http/request_log.hpp"
 
 namespace serve {
 
@@ -20,30 +22,6 @@ namespace {
 /// 5: a burst of new connections while the accept thread waits for a core overflows it, and the
 /// dropped SYNs cost their clients a 1 s retransmit. The kernel caps this at somaxconn.
 constexpr int listen_backlog = 4096;
-
-/// The calling HTTP thread's bridge actor. Created on first use; destroyed when the thread
-/// ends, which happens inside serve(), before the actor system goes away.
-caf::scoped_actor& bridge_for_this_thread(caf::actor_system& sys) {
-  thread_local std::unique_ptr<caf::scoped_actor> bridge;
-  thread_local caf::actor_system* owner = nullptr;
-  if (!bridge || owner != &sys) {
-    bridge = std::make_unique<caf::scoped_actor>(sys);
-    owner = &sys;
-  }
-  return *bridge;
-}
-
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* hex = "0123456789abcdef";
-  std::string id(32, '0');
-  for (size_t i = 0; i < id.size(); i += 16) {
-    auto bits = rng();
-    for (size_t k = 0; k < 16; ++k, bits >>= 4)
-      id[i + k] = hex[bits & 0xf];
-  }
-  return id;
-}
 
 void write_error(httplib::Response& res, const error_info& err) {
   res.status = http_status(err.code);
@@ -70,12 +48,37 @@ std::string json_string_array(const std::vector<std::string>& items) {
 
 } // namespace
 
+/// The calling HTTP thread's bridge actor. Created on first use; destroyed when the thread
+/// ends, which happens inside serve(), before the actor system goes away.
+caf::scoped_actor& bridge_for_this_thread(caf::actor_system& sys) {
+  thread_local std::unique_ptr<caf::scoped_actor> bridge;
+  thread_local caf::actor_system* owner = nullptr;
+  if (!bridge || owner != &sys) {
+    bridge = std::make_unique<caf::scoped_actor>(sys);
+    owner = &sys;
+  }
+  return *bridge;
+}
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string id(32, '0');
+  for (size_t i = 0; i < id.size(); i += 16) {
+    auto bits = rng();
+    for (size_t k = 0; k < 16; ++k, bits >>= 4)
+      id[i + k] = hex[bits & 0xf];
+  }
+  return id;
+}
+
 http_ingress::http_ingress(caf::actor_system& sys, controller_actor controller, http_options opts)
   : sys_(sys),
     controller_(std::move(controller)),
     opts_(std::move(opts)),
     server_(std::make_unique<httplib::Server>()),
-    routes_(std::make_shared<route_table>()) {
+    routes_(std::make_shared<route_table>()),
+    models_(std::make_shared<std::vector<model_entry>>()) {
   auto threads = static_cast<size_t>(std::max(1, opts_.num_threads));
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_tcp_nodelay(true);
@@ -124,6 +127,19 @@ void http_ingress::set_routes(std::vector<route_entry> routes) {
   routes_ = std::move(table);
 }
 
+void http_ingress::set_tables(const apply_result& tables) {
+  auto table = std::make_shared<const route_table>(tables.routes);
+  auto models = std::make_shared<const std::vector<model_entry>>(tables.models);
+  std::lock_guard<std::mutex> guard(routes_mtx_);
+  routes_ = std::move(table);
+  models_ = std::move(models);
+}
+
+std::shared_ptr<const std::vector<model_entry>> http_ingress::models() const {
+  std::lock_guard<std::mutex> guard(routes_mtx_);
+  return models_;
+}
+
 std::shared_ptr<const route_table> http_ingress::routes() const {
   std::lock_guard<std::mutex> guard(routes_mtx_);
   return routes_;
@@ -146,6 +162,8 @@ void http_ingress::install_handlers() {
         [this](const httplib::Request&, httplib::Response& res) { handle_status(res); });
   s.Put("/api/serve/applications/?",
         [this](const httplib::Request& req, httplib::Response& res) { handle_apply(req, res); });
+  install_observability();
+  install_v2_handlers();
   auto app = [this](const httplib::Request& req, httplib::Response& res) {
     handle_application(req, res);
   };
@@ -177,10 +195,12 @@ void http_ingress::install_handlers() {
 }
 
 void http_ingress::handle_application(const httplib::Request& req, httplib::Response& res) {
+  auto& log = current_request_log();
   auto request_id = req.get_header_value("x-request-id");
   if (request_id.empty())
     request_id = new_request_id();
   res.set_header("x-request-id", request_id);
+  log.request_id = request_id;
   auto table = routes();
   const route_entry* route = table->match(req.path);
   if (route == nullptr) {
@@ -198,12 +218,30 @@ void http_ingress::handle_application(const httplib::Request& req, httplib::Resp
                                    "HTTP stack (the body is dropped); send the body with POST"});
     return;
   }
+  log.route = route->route_prefix;
+  log.application = route->application;
   call_request call;
   call.id = request_id;
   call.method = req.method;
   call.path = route_table::remaining_path(*route, req.path);
   call.query = query_of(req);
   call.body = req.body;
+  call_and_wait(
+    route->router, std::move(call),
+    [&](call_reply& reply) {
+      res.status = 200;
+      for (auto& [k, v] : reply.headers)
+        res.set_header(k.c_str(), v);
+      res.set_content(std::move(reply.body),
+                      reply.content_type.empty() ? "application/json" : reply.content_type);
+    },
+    [&](const error_info& info) { write_error(res, info); });
+}
+
+void http_ingress::call_and_wait(const caf::actor& router, call_request call,
+                                 const std::function<void(call_reply&)>& on_reply,
+                                 const std::function<void(const error_info&)>& on_error) {
+  call.received_ns = current_request_log().start_ns;
   // The router is local and always answers: only a configured request_timeout_s needs a timer.
   caf::duration timeout = caf::infinite;
   if (opts_.request_timeout_s) {
@@ -212,21 +250,17 @@ void http_ingress::handle_application(const httplib::Request& req, httplib::Resp
     call.deadline_ns = steady_now_ns() + budget.count();
     timeout = caf::duration{std::chrono::duration_cast<std::chrono::microseconds>(budget)};
   }
+  auto request_id = call.id;
   auto& bridge = bridge_for_this_thread(sys_);
-  bridge->request(route->router, timeout, call_atom::value, std::move(call))
-    .receive(
-      [&](call_reply& reply) {
-        res.status = 200;
-        res.set_content(std::move(reply.body), reply.content_type.empty() ? "application/json"
-                                                                          : reply.content_type);
-      },
-      [&](caf::error& err) {
-        auto info = to_error_info(err);
-        if (info.code == errc::request_timeout)
-          info.message = "Request " + request_id + " timed out after "
-                         + std::to_string(opts_.request_timeout_s.value_or(0)) + "s.";
-        write_error(res, info);
-      });
+  bridge->request(router, timeout, call_atom::value, std::move(call))
+    .receive([&](call_reply& reply) { on_reply(reply); },
+             [&](caf::error& err) {
+               auto info = to_error_info(err);
+               if (info.code == errc::request_timeout)
+                 info.message = "Request " + request_id + " timed out after "
+                                + std::to_string(opts_.request_timeout_s.value_or(0)) + "s.";
+               on_error(info);
+             });
 }
 
 void http_ingress::handle_status(httplib::Response& res) {
@@ -241,7 +275,7 @@ void http_ingress::handle_apply(const httplib::Request& req, httplib::Response& 
   bridge->request(controller_, std::chrono::minutes(10), apply_atom::value, req.body)
     .receive(
       [&](apply_result& result) {
-        set_routes(result.routes);
+        set_tables(result);
         res.set_content(json_string_array(result.warnings), "application/json");
       },
       [&](caf::error& err) {
@@ -253,7 +287,7 @@ void http_ingress::handle_apply(const httplib::Request& req, httplib::Response& 
 void http_ingress::refresh_routes() {
   auto& bridge = bridge_for_this_thread(sys_);
   bridge->request(controller_, std::chrono::seconds(10), routes_atom::value)
-    .receive([&](apply_result& current) { set_routes(std::move(current.routes)); },
+    .receive([&](apply_result& current) { set_tables(current); },
              [&](caf::error&) {});
 }
 

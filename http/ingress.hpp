@@ -6,6 +6,10 @@
 // /-/routes), GET /-/routes, GET /-/healthz, and the control API GET/PUT
 // /api/serve/applications/. x-request-id is taken from the client or generated, and echoed.
 // Errors map to statuses in http/error_mapping.hpp; their body is the plain-text message.
+// Every model deployment is also an Open Inference Protocol v2 model (http/v2_routes.cpp:
+// health, metadata, config, infer, repository, statistics; errors as {"error": ...}), and
+// GET /metrics serves the Prometheus metrics (http/observability.cpp), which also keeps Ray
+// Serve's HTTP request metrics and writes the access log.
 //
 // Thread-safe: routes are swapped atomically; start/stop may be called from any thread.
 #pragma once
@@ -21,6 +25,7 @@
 #include "actors/interfaces.hpp"
 #include "http/route_table.hpp"
 #include "libserve/config.hpp"
+#include "libserve/error.hpp"
 
 namespace httplib {
 class Server;
@@ -52,16 +57,34 @@ public:
 
   /// Replaces the route table (after a config was applied).
   void set_routes(std::vector<route_entry> routes);
+  /// Replaces the routes and the v2 model table.
+  void set_tables(const apply_result& tables);
 
   std::shared_ptr<const route_table> routes() const;
 
 private:
   void install_handlers();
+  void install_v2_handlers();
+  void install_observability();
   void handle_application(const httplib::Request& req, httplib::Response& res);
   void handle_status(httplib::Response& res);
   void handle_apply(const httplib::Request& req, httplib::Response& res);
   void refresh_routes();
 
+  /// Sends `call` to `router` and waits; on a reply calls on_reply, on an error on_error.
+  /// Applies request_timeout_s. Runs on an HTTP thread.
+  void call_and_wait(const caf::actor& router, call_request call,
+                     const std::function<void(call_reply&)>& on_reply,
+                     const std::function<void(const error_info&)>& on_error);
+
+  // v2 (http/v2_routes.cpp).
+  std::shared_ptr<const std::vector<model_entry>> models() const;
+  /// Fresh model table from the controller (metadata, readiness); also stored.
+  std::shared_ptr<const std::vector<model_entry>> fetch_models();
+  void handle_v2_infer(const httplib::Request& req, httplib::Response& res);
+  void handle_v2_model(const httplib::Request& req, httplib::Response& res);
+  void handle_v2_stats(const httplib::Request& req, httplib::Response& res);
+  void handle_v2_repository(const httplib::Request& req, httplib::Response& res);
   caf::actor_system& sys_;
   controller_actor controller_;
   http_options opts_;
@@ -71,6 +94,7 @@ private:
   std::atomic<int> listen_fd_{-1};
   mutable std::mutex routes_mtx_;
   std::shared_ptr<const route_table> routes_; // protected by routes_mtx_
+  std::shared_ptr<const std::vector<model_entry>> models_; // protected by routes_mtx_
 };
 
 } // namespace serve

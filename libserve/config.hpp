@@ -105,6 +105,8 @@ struct http_options {
   int keep_alive_max_count = 10000;
   /// Largest accepted request body in bytes (413 above). >= 1.
   size_t max_body_bytes = 64 * 1024 * 1024;
+  /// One line per request on stderr: "off", "text" or "json" (`actorserve run --access-log`).
+  std::string access_log = "off";
 };
 
 struct serve_config {

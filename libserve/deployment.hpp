@@ -17,7 +17,9 @@
 // scheduler thread; calls to other deployments go through handles and return futures.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +52,11 @@ struct request {
   std::string query;
   /// The body exactly as received (usually JSON).
   std::string body;
+  /// Selected request headers, lower-case names: content-type and, for Open Inference
+  /// Protocol binary requests, inference-header-content-length.
+  std::map<std::string, std::string> headers;
+  /// When the request reached the server (steady clock ns, as steady_now_ns()); 0 = unknown.
+  int64_t received_ns = 0;
 
   /// Parses the body as JSON. Throws serve_exception(invalid_argument) naming the JSON error.
   rapidjson::Document json() const;
@@ -60,6 +67,8 @@ struct request {
 struct response {
   std::string body;
   std::string content_type = "application/json";
+  /// Extra response headers (lower-case names).
+  std::map<std::string, std::string> headers;
   /// Set for a failed request of a batch (see failure()).
   std::optional<error_info> error;
 

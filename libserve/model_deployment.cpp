@@ -1,12 +1,17 @@
 #include "libserve/model_deployment.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
+#include "libserve/model_stats.hpp"
 #include "libserve/onnx/model.hpp"
 #include "libserve/payload.hpp"
+#include "libserve/v2_protocol.hpp"
 
 namespace serve {
 
@@ -16,7 +21,7 @@ using onnx_ir::onnx_model;
 using onnx_ir::value;
 using onnx_ir::value_info;
 
-enum class reply_format { outputs, predictions, result };
+enum class reply_format { outputs, predictions, result, v2 };
 
 /// One request, parsed: its inputs in the model's input order, each with a batch dimension.
 struct parsed_request {
@@ -25,7 +30,36 @@ struct parsed_request {
   /// The batch dimension was added (one row given without it): replies drop it again.
   bool single_row = false;
   reply_format format = reply_format::outputs;
+  /// v2 infer requests: the request (its inputs moved out), the model name and version asked.
+  std::shared_ptr<v2::infer_request> v2;
+  std::string v2_model, v2_version;
+  /// Time spent parsing this request (ns), part of its compute_input statistics.
+  int64_t parse_ns = 0;
 };
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// For "/v2/models/{m}[/versions/{v}]/infer" (the path the ingress gives v2 infer calls): sets
+/// model and version and returns true.
+bool v2_infer_target(const std::string& path, std::string& model, std::string& version) {
+  const std::string prefix = "/v2/models/", suffix = "/infer";
+  if (path.size() <= prefix.size() + suffix.size() || path.rfind(prefix, 0) != 0
+      || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  auto middle = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+  auto v = middle.find("/versions/");
+  model = middle.substr(0, v);
+  version = v == std::string::npos ? "" : middle.substr(v + 10);
+  return !model.empty() && model.find('/') == std::string::npos;
+}
+
+v2::tensor_signature signature_of(const value_info& v) {
+  return v2::tensor_signature{v.name, v.type, v.has_shape ? v.dims : std::vector<int64_t>{}};
+}
 
 [[noreturn]] void bad_request(const std::string& message) {
   throw serve_exception(errc::invalid_argument, message);
@@ -90,8 +124,11 @@ public:
         features_.emplace_back(f.GetString());
     model_ = onnx_model::load(resolve_model_path(uri_));
     labels_ = load_labels(cfg.HasMember("labels") ? cfg["labels"].GetString() : "");
-    for (auto& in : model_->info().inputs)
+    for (auto& in : model_->info().inputs) {
       batchable_ &= in.has_shape && !in.dims.empty() && in.dims[0] < 0;
+      v2_inputs_.push_back(signature_of(in));
+    }
+    stats_ = model_statistics::of(ctx.application, ctx.deployment);
   }
 
   future<response> handle(request req) override {
@@ -116,6 +153,9 @@ private:
   void parse_columns(const std::vector<std::string>& columns,
                      const std::vector<const rapidjson::Value*>& rows, parsed_request& p) const;
   void parse_features(const rapidjson::Value& body, parsed_request& p) const;
+  void parse_v2(const request& req, parsed_request& p) const;
+  response render_v2(const parsed_request& p, const std::vector<value>& outputs,
+                     int64_t first_row) const;
   void check_signature(parsed_request& p) const;
   response render(const parsed_request& p, const std::vector<value>& outputs, int64_t first_row) const;
   void write_result(json_writer& w, const std::vector<value>& outputs, int64_t row) const;
@@ -126,6 +166,8 @@ private:
   std::shared_ptr<const onnx_model> model_;
   /// Every input has a dynamic batch dimension: requests can be concatenated.
   bool batchable_ = true;
+  std::vector<v2::tensor_signature> v2_inputs_;
+  std::shared_ptr<model_statistics> stats_;
 };
 
 std::string onnx_deployment::describe() const {
@@ -172,6 +214,12 @@ std::string onnx_deployment::describe() const {
 
 parsed_request onnx_deployment::parse(const request& req) const {
   parsed_request p;
+  if (v2_infer_target(req.path, p.v2_model, p.v2_version)) {
+    p.format = reply_format::v2;
+    parse_v2(req, p);
+    check_signature(p);
+    return p;
+  }
   auto body = req.json();
   if (req.path == "/invocations") {
     p.format = reply_format::predictions;
@@ -214,6 +262,59 @@ void onnx_deployment::parse_inputs(const rapidjson::Value& v, parsed_request& p)
       bad_request("missing input \"" + d.name + "\" (" + declared(d) + ")");
     p.inputs.push_back(tensor_from_json(v[d.name.c_str()], d.type, "input \"" + d.name + "\""));
   }
+}
+
+void onnx_deployment::parse_v2(const request& req, parsed_request& p) const {
+  std::optional<size_t> header_length;
+  if (auto h = req.headers.find("inference-header-content-length"); h != req.headers.end()) {
+    char* end = nullptr;
+    auto n = std::strtoull(h->second.c_str(), &end, 10);
+    if (h->second.empty() || *end != '\0' || h->second[0] == '-')
+      bad_request("Inference-Header-Content-Length must be a non-negative integer; got '"
+                  + h->second + "'");
+    header_length = static_cast<size_t>(n);
+  }
+  auto parsed = std::make_shared<v2::infer_request>(
+    v2::parse_infer_request(req.body, header_length, v2_inputs_));
+  const auto& decl = model_->info().inputs;
+  for (auto& in : parsed->inputs)
+    if (std::none_of(decl.begin(), decl.end(), [&](auto& d) { return d.name == in.name; })) {
+      std::string names;
+      for (auto& d : decl)
+        names += (names.empty() ? "" : ", ") + d.name;
+      bad_request("unexpected inference input '" + in.name + "' for model '" + p.v2_model
+                  + "'; its inputs are: " + names);
+    }
+  for (auto& d : decl) {
+    auto in = std::find_if(parsed->inputs.begin(), parsed->inputs.end(),
+                           [&](auto& i) { return i.name == d.name; });
+    if (in == parsed->inputs.end())
+      bad_request("missing inference input '" + d.name + "' (" + dtype_v2_name(d.type) + " "
+                  + (d.has_shape ? shape_to_string(d.dims) : "[...]") + ") for model '"
+                  + p.v2_model + "'");
+    if (in->value.type != d.type)
+      bad_request("inference input '" + d.name + "' data-type is '"
+                  + dtype_v2_name(in->value.type) + "', but model '" + p.v2_model
+                  + "' expects '" + dtype_v2_name(d.type) + "'");
+    p.inputs.push_back(std::move(in->value));
+  }
+  const auto& outs = model_->info().outputs;
+  for (size_t k = 0; k < parsed->outputs.size(); ++k) {
+    auto o = std::find_if(outs.begin(), outs.end(),
+                          [&](auto& d) { return d.name == parsed->outputs[k].name; });
+    if (o == outs.end()) {
+      std::string names;
+      for (auto& d : outs)
+        names += (names.empty() ? "" : ", ") + d.name;
+      bad_request("outputs[" + std::to_string(k) + "].name: unknown output '"
+                  + parsed->outputs[k].name + "'; the model has " + names);
+    }
+    if (!o->non_tensor_type.empty())
+      bad_request("output '" + o->name + "' is a " + o->non_tensor_type
+                  + ", which the v2 protocol cannot carry; ask for a tensor output");
+  }
+  parsed->inputs.clear();
+  p.v2 = std::move(parsed);
 }
 
 void onnx_deployment::parse_mlflow(const rapidjson::Document& body, parsed_request& p) const {
@@ -386,10 +487,12 @@ bool splittable(const std::vector<value>& outputs, int64_t rows) {
 }
 
 std::vector<response> onnx_deployment::run_requests(const std::vector<request>& requests) const {
+  const int64_t start = now_ns();
   std::vector<response> out(requests.size());
   std::vector<parsed_request> parsed(requests.size());
   std::map<std::string, std::vector<size_t>> groups;
   for (size_t i = 0; i < requests.size(); ++i) {
+    const int64_t t = now_ns();
     try {
       parsed[i] = parse(requests[i]);
       groups[batchable_ ? batch_key(parsed[i]) : std::to_string(i)].push_back(i);
@@ -397,9 +500,15 @@ std::vector<response> onnx_deployment::run_requests(const std::vector<request>& 
       auto err = current_exception_info();
       out[i] = response::failure(err.code, err.message);
     }
+    parsed[i].parse_ns = now_ns() - t;
   }
   for (auto& [_, members] : groups)
     run_group(members, parsed, out);
+  const int64_t end = now_ns();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int64_t received = requests[i].received_ns > 0 ? requests[i].received_ns : start;
+    stats_->record_request(!out[i].error, end - received, std::max<int64_t>(0, start - received));
+  }
   return out;
 }
 
@@ -407,6 +516,7 @@ void onnx_deployment::run_group(const std::vector<size_t>& members,
                                 std::vector<parsed_request>& parsed,
                                 std::vector<response>& out) const {
   const auto& decl = model_->info().inputs;
+  const int64_t t_input = now_ns();
   std::map<std::string, tensor> feed;
   int64_t total_rows = 0;
   for (auto i : members)
@@ -422,7 +532,9 @@ void onnx_deployment::run_group(const std::vector<size_t>& members,
     feed[decl[k].name] = concat_rows(parts);
   }
   try {
+    const int64_t t_infer = now_ns();
     auto outputs = model_->run(feed);
+    const int64_t t_output = now_ns();
     if (members.size() > 1 && !splittable(outputs, total_rows)) {
       for (auto i : members) // outputs without a batch dimension: one execution per request
         run_group({i}, parsed, out);
@@ -430,9 +542,18 @@ void onnx_deployment::run_group(const std::vector<size_t>& members,
     }
     int64_t row = 0;
     for (auto i : members) {
-      out[i] = render(parsed[i], outputs, members.size() == 1 ? -1 : row);
-      row += parsed[i].rows;
+      const auto& p = parsed[i];
+      const int64_t first = members.size() == 1 ? -1 : row;
+      out[i] = p.format == reply_format::v2 ? render_v2(p, outputs, first)
+                                            : render(p, outputs, first);
+      row += p.rows;
     }
+    const int64_t t_done = now_ns();
+    stats_->record_execution(members.size(), static_cast<uint64_t>(total_rows),
+                             t_infer - t_input, t_output - t_infer, t_done - t_output);
+    for (auto i : members)
+      stats_->record_compute(t_infer - t_input + parsed[i].parse_ns, t_output - t_infer,
+                             t_done - t_output);
   } catch (...) {
     auto err = current_exception_info();
     for (auto i : members)
@@ -536,6 +657,34 @@ response onnx_deployment::render(const parsed_request& p, const std::vector<valu
   }
   w.EndObject();
   return response{std::string(buf.GetString(), buf.GetSize()), "application/json"};
+}
+
+response onnx_deployment::render_v2(const parsed_request& p, const std::vector<value>& outputs,
+                                    int64_t first_row) const {
+  const auto& decl = model_->info().outputs;
+  std::vector<tensor> slices; // this request's rows of each output, when they must be copied
+  slices.reserve(outputs.size());
+  std::vector<std::pair<std::string, const tensor*>> named;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const auto& v = outputs[k];
+    if (v.maps)
+      continue; // sequences of maps (ZipMap) have no v2 form; parse_v2 refused asking for them
+    const tensor* t = &v.t;
+    if ((first_row >= 0 && !v.t.shape.empty()) || (p.single_row && !v.t.shape.empty())) {
+      slices.push_back(first_row >= 0 ? slice_rows(v.t, first_row, p.rows) : v.t);
+      if (p.single_row && slices.back().shape.size() > 1)
+        slices.back().shape.erase(slices.back().shape.begin());
+      t = &slices.back();
+    }
+    named.emplace_back(decl[k].name, t);
+  }
+  auto encoded = v2::encode_infer_response(p.v2_model, p.v2_version.empty() ? "1" : p.v2_version,
+                                           *p.v2, v2::select_outputs(*p.v2, named));
+  response r{std::move(encoded.body),
+             encoded.header_length ? "application/octet-stream" : "application/json"};
+  if (encoded.header_length)
+    r.headers["inference-header-content-length"] = std::to_string(*encoded.header_length);
+  return r;
 }
 
 } // namespace

@@ -157,8 +157,12 @@ void write_tensor_element(json_writer& w, const tensor& t, int64_t i) {
     case dtype::uint16: w.Uint(t.as<uint16_t>()[i]); break;
     case dtype::uint32: w.Uint(t.as<uint32_t>()[i]); break;
     case dtype::uint64: w.Uint64(t.as<uint64_t>()[i]); break;
+    case dtype::float16: write_float(w, half_to_float(t.as<uint16_t>()[i])); break;
+    case dtype::bfloat16: write_float(w, bfloat16_to_float(t.as<uint16_t>()[i])); break;
     case dtype::boolean: w.Bool(t.as<uint8_t>()[i] != 0); break;
-    case dtype::string: w.String(t.strings[i].c_str()); break;
+    case dtype::string:
+      w.String(t.strings[i].data(), static_cast<rapidjson::SizeType>(t.strings[i].size()));
+      break;
     default: w.Null(); break;
   }
 }

@@ -44,6 +44,13 @@ int64_t shape_numel(const std::vector<int64_t>& shape);
 /// "[2, 3]" (unknown dims, -1, print as "-1").
 std::string shape_to_string(const std::vector<int64_t>& shape);
 
+/// IEEE half and bfloat16 bit patterns <-> float. Narrowing rounds to nearest even, overflows to
+/// infinity and keeps NaN a NaN.
+float half_to_float(uint16_t bits);
+uint16_t float_to_half(float value);
+float bfloat16_to_float(uint16_t bits);
+uint16_t float_to_bfloat16(float value);
+
 struct tensor {
   dtype type = dtype::float32;
   std::vector<int64_t> shape;

@@ -14,6 +14,8 @@ int status_command(const std::vector<std::string>& args);
 int deploy_command(const std::vector<std::string>& args);
 /// `actorserve check CONFIG`: validate a config without starting anything.
 int check_command(const std::vector<std::string>& args);
+/// `actorserve bench URL`: HTTP load generator (closed or open loop) for any server.
+int bench_command(const std::vector<std::string>& args);
 
 /// Small argument scanner shared by the commands.
 struct arg_reader {

@@ -17,6 +17,8 @@ Usage:
                                       apply CONFIG to a running server (user_config changes
                                       reach reconfigure() without restarting replicas)
   actorserve check CONFIG             validate CONFIG and print warnings; starts nothing
+  actorserve bench URL [options]      load generator for any HTTP / v2 server (closed or open
+                                      loop; percentiles, CSV, plot)
   actorserve COMMAND --help           help for one command
   actorserve --version
 
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
     return serve::cli::deploy_command(rest);
   if (command == "check")
     return serve::cli::check_command(rest);
+  if (command == "bench")
+    return serve::cli::bench_command(rest);
   std::fprintf(stderr, "actorserve: unknown command \"%s\"\n\n%s", command.c_str(), usage);
   return 2;
 }

@@ -33,6 +33,8 @@ Options:
   --port PORT          override http_options.port (0 = any free port; the bound port is printed)
   --workers N          CAF scheduler threads (default: min(cores, 4))
   --scheduler POLICY   sharing (default) or stealing
+  --access-log FORMAT  one line per request on stderr: off (default), text or json
+                       (time, request id, method, path, route or model, status, latency)
   -h, --help           this help
 )";
 
@@ -41,6 +43,7 @@ struct run_options {
   std::optional<std::string> host;
   std::optional<int> port;
   scheduler_options sched;
+  std::string access_log = "off";
 };
 
 bool parse_int(const std::string& text, int& out) {
@@ -84,6 +87,13 @@ std::optional<int> parse_run_args(const std::vector<std::string>& args, run_opti
         out.port = n;
       else
         out.sched.worker_threads = static_cast<size_t>(n);
+    } else if (a == "--access-log") {
+      auto v = need_value("--access-log");
+      if (!v || (*v != "off" && *v != "text" && *v != "json")) {
+        std::fprintf(stderr, "actorserve run: --access-log expects off, text or json\n");
+        return 2;
+      }
+      out.access_log = *v;
     } else if (a == "--scheduler") {
       auto v = need_value("--scheduler");
       if (!v || (*v != "sharing" && *v != "stealing")) {
@@ -170,7 +180,7 @@ int serve_until_signal(caf::actor_system& sys, controller_actor controller,
                        const serve_config& cfg, const apply_result& applied,
                        const sigset_t& signals) {
   http_ingress ingress(sys, controller, cfg.http);
-  ingress.set_routes(applied.routes);
+  ingress.set_tables(applied);
   std::string bind_error;
   int port = ingress.bind(bind_error);
   if (port < 0) {
@@ -247,6 +257,7 @@ int run_command(const std::vector<std::string>& args) {
     if (!applied) {
       exit_code = 1;
     } else {
+      parsed.config->http.access_log = opts.access_log;
       exit_code = serve_until_signal(sys, controller, *parsed.config, *applied, signals);
     }
     caf::scoped_actor self{sys};

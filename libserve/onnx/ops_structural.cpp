@@ -579,48 +579,7 @@ struct bfloat16_bits {
   uint16_t bits;
 };
 
-template <class To, class From> To bit_cast(From from) { // bit_cast is C++20
-  static_assert(sizeof(To) == sizeof(From));
-  To to;
-  std::memcpy(&to, &from, sizeof(To));
-  return to;
-}
-
-float half_to_float(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  if (exp == 0x1f)
-    return bit_cast<float>(sign | 0x7f800000u | (mant << 13));
-  if (exp == 0) // zero or subnormal: mant * 2^-24
-    return std::copysign(std::ldexp(static_cast<float>(mant), -24), sign ? -1.f : 1.f);
-  return bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
-}
-
-uint16_t float_to_half(float f) {
-  uint32_t x = bit_cast<uint32_t>(f);
-  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
-  uint32_t abs = x & 0x7fffffff;
-  if (abs > 0x7f800000) // NaN stays a (quiet) NaN
-    return sign | 0x7e00;
-  if (abs >= 0x477ff000) // rounds to >= 65520: infinity
-    return sign | 0x7c00;
-  if (abs < 0x38800000) { // below the smallest normal half: subnormal, rounded by the FPU
-    float scaled = bit_cast<float>(abs) * 16777216.f; // * 2^24
-    return sign | static_cast<uint16_t>(std::nearbyint(scaled));
-  }
-  uint32_t rounded = abs + 0xfff + ((abs >> 13) & 1); // round to nearest even at bit 13
-  return sign | static_cast<uint16_t>((rounded - 0x38000000) >> 13);
-}
-
-float bfloat16_to_float(uint16_t b) {
-  return bit_cast<float>(uint32_t(b) << 16);
-}
-
-uint16_t float_to_bfloat16(float f) {
-  uint32_t x = bit_cast<uint32_t>(f);
-  if ((x & 0x7fffffff) > 0x7f800000)
-    return static_cast<uint16_t>((x >> 16) | 0x40);
-  return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
-}
+// half_to_float, float_to_half, bfloat16_to_float, float_to_bfloat16: libserve/tensor.hpp.
 
 // Every numeric type as a number the cast goes through: double for floats, the integer itself
 // for integers (so that int64 -> int64-ish casts keep all 64 bits).
