@@ -176,7 +176,10 @@ void create_deployment(controller_pointer self, application_record& app,
   dep.warning = cfg.batching_warning();
   if (!dep.warning.empty())
     log_line("warning: " + app.cfg.name + "/" + cfg.name + ": " + dep.warning);
-  dep.router = spawn_router(self->system(), router_options{app.cfg.name + "/" + cfg.name, 0});
+  router_options ropts{app.cfg.name + "/" + cfg.name, 0, ""};
+  if (cfg.type == deployment_config::kind::model)
+    ropts.model_name = cfg.name;
+  dep.router = spawn_router(self->system(), std::move(ropts));
   app.directory->set(cfg.name, dep.router);
   auto& stored = app.deployments.emplace(cfg.name, std::move(dep)).first->second;
   reconcile(self, app, stored);

@@ -5,14 +5,52 @@
 
 #include "actors/call_context.hpp"
 #include "libserve/graph_deployment.hpp"
+#include "libserve/metrics.hpp"
 #include "libserve/model_deployment.hpp"
 
 namespace serve {
 
 namespace {
 
+/// Ray Serve's per-replica request metrics.
+struct request_metrics {
+  metrics::counter requests, errors;
+  metrics::histogram latency_ms;
+  metrics::gauge processing;
+
+  void init(const executor_options& opts) {
+    auto& reg = metrics::registry::global();
+    const metrics::label_set labels{{"deployment", opts.deployment},
+                                    {"replica", opts.replica_id},
+                                    {"application", opts.application}};
+    requests = reg.get_counter("ray_serve_deployment_request_counter_total",
+                               "The number of queries that have been processed in this replica.",
+                               labels);
+    errors = reg.get_counter("ray_serve_deployment_error_counter_total",
+                             "The number of exceptions that have occurred in this replica.",
+                             labels);
+    latency_ms = reg.get_histogram("ray_serve_deployment_processing_latency_ms",
+                                   "The latency for queries to be processed.",
+                                   metrics::latency_ms_buckets(), labels);
+    processing = reg.get_gauge("ray_serve_replica_processing_queries",
+                               "The current number of queries being processed.", labels);
+  }
+
+  /// `n` requests that started at `start_ns` have finished, `failed` of them with an error.
+  void finish(int64_t start_ns, size_t n, size_t failed) {
+    const double ms = (steady_now_ns() - start_ns) / 1e6;
+    processing.add(-static_cast<double>(n));
+    requests.inc(static_cast<double>(n));
+    if (failed > 0)
+      errors.inc(static_cast<double>(failed));
+    for (size_t i = 0; i < n; ++i)
+      latency_ms.observe(ms);
+  }
+};
+
 struct executor_state {
   executor_options opts;
+  request_metrics stats;
   /// Set when user code threw replica_failure: the executor quits after replying.
   std::string fatal_reason;
   static inline const char* name = "executor";
@@ -97,14 +135,18 @@ int64_t batch_deadline(const std::vector<call_request>& batch) {
 
 executor_actor::behavior_type executor_impl(executor_pointer self, executor_options opts) {
   self->state.opts = std::move(opts);
+  self->state.stats.init(self->state.opts);
   return {
     [=](init_atom) -> caf::result<std::string> { return construct_deployment(self); },
     [=](call_atom, call_request& req) -> caf::result<call_reply> {
       auto rp = self->make_response_promise<call_reply>();
       call_context_scope scope({self, req.deadline_ns});
+      const int64_t start = steady_now_ns();
+      self->state.stats.processing.inc();
       auto fut = run_user_code<response>(
         self, [&] { return self->state.opts.slot->instance->handle(to_request(std::move(req))); });
-      fut.subscribe([rp](response* r, const error_info* e) mutable {
+      fut.subscribe([rp, self, start](response* r, const error_info* e) mutable {
+        self->state.stats.finish(start, 1, r && !r->error ? 0 : 1);
         if (r && r->error)
           rp.deliver(make_error(r->error->code, r->error->message));
         else if (r)
@@ -119,6 +161,8 @@ executor_actor::behavior_type executor_impl(executor_pointer self, executor_opti
       auto rp = self->make_response_promise<std::vector<call_reply>>();
       size_t n = batch.size();
       call_context_scope scope({self, batch_deadline(batch)});
+      const int64_t start = steady_now_ns();
+      self->state.stats.processing.add(static_cast<double>(n));
       std::vector<request> requests;
       requests.reserve(n);
       for (auto& req : batch)
@@ -126,7 +170,14 @@ executor_actor::behavior_type executor_impl(executor_pointer self, executor_opti
       auto fut = run_user_code<std::vector<response>>(self, [&] {
         return self->state.opts.slot->instance->handle_batch(std::move(requests));
       });
-      fut.subscribe([rp, n](std::vector<response>* rs, const error_info* e) mutable {
+      fut.subscribe([rp, n, self, start](std::vector<response>* rs, const error_info* e) mutable {
+        size_t failed = n;
+        if (rs && rs->size() == n) {
+          failed = 0;
+          for (auto& r : *rs)
+            failed += r.error ? 1 : 0;
+        }
+        self->state.stats.finish(start, n, failed);
         if (e) {
           rp.deliver(make_error(e->code, e->message));
           return;

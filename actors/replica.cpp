@@ -7,6 +7,7 @@
 
 #include "actors/call_context.hpp"
 #include "libserve/batch_queue.hpp"
+#include "libserve/metrics.hpp"
 
 namespace serve {
 
@@ -17,6 +18,47 @@ using reply_promise = caf::typed_response_promise<call_reply>;
 struct pending_call {
   call_request req;
   reply_promise promise;
+  /// When it joined the batch queue (steady clock ns).
+  int64_t enqueued_ns = 0;
+};
+
+/// Ray Serve's @serve.batch metrics (reference §2), one set per replica.
+struct batch_metrics {
+  metrics::histogram wait_time_ms, execution_time_ms, utilization_percent, actual_batch_size;
+  metrics::gauge queue_length;
+  metrics::counter batches_processed;
+  /// The queue length as last added to queue_length.
+  int64_t queue_reported = 0;
+
+  void init(const executor_options& exec) {
+    auto& reg = metrics::registry::global();
+    const metrics::label_set labels{{"deployment", exec.deployment},
+                                    {"replica", exec.replica_id},
+                                    {"application", exec.application},
+                                    {"function_name", "handle_batch"}};
+    static const std::vector<double> sizes{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    static const std::vector<double> percents{10, 20, 30, 40, 50, 60, 70, 80, 90, 100};
+    wait_time_ms = reg.get_histogram("ray_serve_batch_wait_time_ms",
+                                     "Time the first request of a batch waited for it to form "
+                                     "(ms).", metrics::latency_ms_buckets(), labels);
+    execution_time_ms = reg.get_histogram("ray_serve_batch_execution_time_ms",
+                                          "Time to execute a batch (ms).",
+                                          metrics::latency_ms_buckets(), labels);
+    utilization_percent = reg.get_histogram(
+      "ray_serve_batch_utilization_percent",
+      "Batch size as a percentage of max_batch_size.", percents, labels);
+    actual_batch_size = reg.get_histogram("ray_serve_actual_batch_size",
+                                          "The size of each batch executed.", sizes, labels);
+    queue_length = reg.get_gauge("ray_serve_batch_queue_length",
+                                 "Requests waiting in the batch queue.", labels);
+    batches_processed = reg.get_counter("ray_serve_batches_processed_total",
+                                        "The number of batches executed.", labels);
+  }
+
+  void report_queue(size_t now) {
+    queue_length.add(static_cast<double>(static_cast<int64_t>(now) - queue_reported));
+    queue_reported = static_cast<int64_t>(now);
+  }
 };
 
 struct replica_state {
@@ -32,6 +74,8 @@ struct replica_state {
   uint64_t next_batch = 0;
   bool timer_armed = false;
   batch_queue<pending_call>::time_point timer_at{};
+  /// Shared with the cleanup functor, which zeroes the queue gauge after the state is gone.
+  std::shared_ptr<batch_metrics> batch_stats = std::make_shared<batch_metrics>();
   static inline const char* name = "replica";
 };
 
@@ -76,8 +120,14 @@ void dispatch_batch(replica_pointer self, size_t executor_index, clock_type::tim
   for (auto& p : dropped)
     p.promise.deliver(make_error(errc::request_timeout,
                                  "request timed out while waiting for its batch"));
+  st.batch_stats->report_queue(st.queue->size());
   if (batch.empty())
     return; // every request of this batch was cancelled: skip it, the loop goes on
+  st.batch_stats->wait_time_ms.observe((now_ns - batch.front().enqueued_ns) / 1e6);
+  st.batch_stats->actual_batch_size.observe(static_cast<double>(batch.size()));
+  st.batch_stats->utilization_percent.observe(
+    100.0 * static_cast<double>(batch.size())
+    / static_cast<double>(st.queue->options().max_batch_size));
   std::vector<call_request> requests;
   std::vector<reply_promise> promises;
   requests.reserve(batch.size());
@@ -93,6 +143,8 @@ void dispatch_batch(replica_pointer self, size_t executor_index, clock_type::tim
                 std::move(requests))
     .then(
       [=](std::vector<call_reply>& replies) {
+        self->state.batch_stats->execution_time_ms.observe((steady_now_ns() - now_ns) / 1e6);
+        self->state.batch_stats->batches_processed.inc();
         auto i = self->state.running.find(batch_no);
         if (i != self->state.running.end())
           for (size_t k = 0; k < replies.size() && k < i->second.size(); ++k) {
@@ -166,8 +218,14 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
   st.opts = std::move(opts);
   if (!st.opts.exec.slot)
     st.opts.exec.slot = std::make_shared<deployment_slot>();
-  if (st.opts.batching.enabled)
+  if (st.opts.batching.enabled) {
     st.queue.emplace(to_batch_options(st.opts.batching));
+    st.batch_stats->init(st.opts.exec);
+  }
+  self->attach_functor([stats = st.batch_stats, id = st.opts.exec.replica_id](const caf::error&) {
+    stats->report_queue(0);
+    metrics::registry::global().remove_series_with("replica", id); // a gone replica's series
+  });
   grow_executors(self, st.queue ? st.queue->options().max_concurrent_batches : 1);
   self->set_down_handler([=](caf::down_msg& dm) {
     // An executor died: user code asked for it (replica_failure) or crashed.
@@ -209,8 +267,9 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
                                    + std::chrono::microseconds(100),
                            flush_atom::value);
       }
-      st.queue->push(pending_call{std::move(req), rp}, clock_type::now());
+      st.queue->push(pending_call{std::move(req), rp, steady_now_ns()}, clock_type::now());
       maybe_flush(self);
+      st.batch_stats->report_queue(st.queue->size());
       return rp;
     },
     [=](reconfig_atom, std::string& user_config, batch_settings& batching) {

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include "actors/call_context.hpp"
+#include "libserve/metrics.hpp"
 #include "libserve/replica_chooser.hpp"
 
 namespace serve {
@@ -49,6 +50,19 @@ struct call_slot {
   bool answered = false;
 };
 
+struct queue_gauges {
+  metrics::gauge queued, pending;
+  /// The queue length as last added to the gauges.
+  int64_t reported = 0;
+
+  void report(size_t length) {
+    auto delta = static_cast<double>(static_cast<int64_t>(length) - reported);
+    queued.add(delta);
+    pending.add(delta);
+    reported = static_cast<int64_t>(length);
+  }
+};
+
 struct router_state {
   router_options opts;
   std::vector<replica_entry> replicas;
@@ -71,10 +85,35 @@ struct router_state {
     = std::make_shared<std::vector<call_target_actor>>();
   std::optional<replica_chooser> chooser;
   std::vector<replica_load> loads; // scratch
+  /// Queue gauges; shared with the cleanup functor, which zeroes them after the state is gone.
+  std::shared_ptr<queue_gauges> gauges = std::make_shared<queue_gauges>();
   static inline const char* name = "router";
 };
 
 using router_pointer = router_actor::stateful_pointer<router_state>;
+
+/// Brings the queue gauges up to date; called after every message.
+void report_queue(router_state& st) {
+  if (static_cast<int64_t>(st.queue.size()) != st.gauges->reported)
+    st.gauges->report(st.queue.size());
+}
+
+void init_metrics(router_state& st) {
+  const auto& label = st.opts.deployment_label;
+  auto slash = label.find('/');
+  auto app = slash == std::string::npos ? std::string{} : label.substr(0, slash);
+  auto dep = slash == std::string::npos ? label : label.substr(slash + 1);
+  auto& reg = metrics::registry::global();
+  st.gauges->queued = reg.get_gauge("ray_serve_deployment_queued_queries",
+                                  "The current number of queries to this deployment waiting to "
+                                  "be assigned to a replica.",
+                                  {{"deployment", dep}, {"application", app}});
+  if (!st.opts.model_name.empty())
+    st.gauges->pending = reg.get_gauge("nv_inference_pending_request_count",
+                                     "Instantaneous number of pending requests awaiting "
+                                     "execution per-model.",
+                                     {{"model", st.opts.model_name}, {"version", "1"}});
+}
 
 std::optional<size_t> choose_replica(router_pointer self) {
   auto& st = self->state;
@@ -248,11 +287,12 @@ void drain_queue(router_pointer self) {
     }
     auto index = choose_replica(self);
     if (!index)
-      return;
+      break;
     auto qc = std::move(st.queue.front());
     st.queue.pop_front();
     dispatch(self, *index, std::move(qc));
   }
+  report_queue(st); // also runs from replies, outside the behavior's handlers
 }
 
 void update_replicas(router_pointer self, replica_set& set) {
@@ -330,9 +370,14 @@ void reap_replica(router_pointer self, caf::actor_id id) {
 
 router_actor::behavior_type router_impl(router_pointer self, router_options opts) {
   self->state.opts = std::move(opts);
+  init_metrics(self->state);
+  self->attach_functor([g = self->state.gauges](const caf::error&) { g->report(0); });
   self->state.chooser.emplace(self->state.opts.seed != 0 ? self->state.opts.seed
                                                          : std::random_device{}());
-  self->set_down_handler([=](caf::down_msg& dm) { on_replica_down(self, dm); });
+  self->set_down_handler([=](caf::down_msg& dm) {
+    on_replica_down(self, dm);
+    report_queue(self->state);
+  });
   // When the router ends, so do its replicas (the controller spawned them for it).
   // (The functor outlives the state, so it holds its own list of every replica seen.)
   self->attach_functor([seen = self->state.seen_replicas](const caf::error&) {
@@ -344,12 +389,20 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       ++self->state.total;
       auto rp = self->make_response_promise<call_reply>();
       route(self, queued_call{std::move(req), rp}, false);
+      report_queue(self->state);
       return rp;
     },
-    [=](update_atom, replica_set& set) { update_replicas(self, set); },
-    [=](flush_atom) { sweep(self); },
+    [=](update_atom, replica_set& set) {
+      update_replicas(self, set);
+      report_queue(self->state);
+    },
+    [=](flush_atom) {
+      sweep(self);
+      report_queue(self->state);
+    },
     [=](reap_atom, uint64_t replica_id) {
       reap_replica(self, static_cast<caf::actor_id>(replica_id));
+      report_queue(self->state);
     },
     [=](status_atom) -> router_status {
       auto& st = self->state;
@@ -376,6 +429,7 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       st.in_flight.clear();
       for (auto& r : st.replicas)
         r.in_flight = 0;
+      report_queue(st);
       quit_if_closed(self);
     },
   };

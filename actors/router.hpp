@@ -8,7 +8,8 @@
 // by a replica that stopped before starting it (request_receiver_down) is routed again, first
 // in line. `update` replaces the replica set (the controller sends it); `abort` fails every
 // queued call (shutdown). The router monitors its replicas and fails their in-flight calls
-// itself when they go down, instead of waiting for timeouts.
+// itself when they go down, instead of waiting for timeouts. The queue length is published as
+// ray_serve_deployment_queued_queries (and, for models, nv_inference_pending_request_count).
 #pragma once
 
 #include <string>
@@ -24,6 +25,8 @@ struct router_options {
   std::string deployment_label;
   /// Seed of the replica chooser (0 = random).
   uint64_t seed = 0;
+  /// For model deployments: the model name that labels nv_inference_pending_request_count.
+  std::string model_name;
 };
 
 router_actor spawn_router(caf::actor_system& sys, router_options opts);

@@ -103,9 +103,11 @@ class Server:
         try:
             conn.request(method, path, body=data, headers=headers or {})
             res = conn.getresponse()
-            text = res.read().decode("utf-8", "replace")
-            return Reply(res.status, {k.lower(): v for k, v in res.getheaders()}, text,
-                         time.monotonic() - start)
+            raw = res.read()
+            reply = Reply(res.status, {k.lower(): v for k, v in res.getheaders()},
+                          raw.decode("utf-8", "replace"), time.monotonic() - start)
+            reply.raw = raw  # the body's bytes (binary v2 replies)
+            return reply
         finally:
             conn.close()
 
