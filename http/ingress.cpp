@@ -13,6 +13,7 @@
 #include "http/error_mapping.hpp"
 #include "http/ingress_detail.hpp"
 #include "http/request_log.hpp"
+#include "libserve/v2_protocol.hpp"
 
 namespace serve {
 
@@ -26,6 +27,16 @@ constexpr int listen_backlog = 4096;
 void write_error(httplib::Response& res, const error_info& err) {
   res.status = http_status(err.code);
   res.set_content(err.message, "text/plain; charset=utf-8");
+}
+
+/// An error cpp-httplib raises before any route runs (413) or a handler's escaped exception
+/// (500): plain text, except under /v2, where Triton's clients expect {"error": "..."}.
+void write_early_error(const httplib::Request& req, httplib::Response& res,
+                       const std::string& message) {
+  if (req.path == "/v2" || req.path.rfind("/v2/", 0) == 0)
+    res.set_content(v2::error_body(message), "application/json");
+  else
+    res.set_content(message, "text/plain");
 }
 
 std::string query_of(const httplib::Request& req) {
@@ -176,12 +187,13 @@ void http_ingress::install_handlers() {
   s.Options(any, app);
   s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 413 && res.body.empty())
-      res.set_content("request body of " + req.get_header_value("Content-Length")
-                        + " bytes is over the limit http_options.max_body_bytes="
-                        + std::to_string(opts_.max_body_bytes),
-                      "text/plain");
+      write_early_error(req, res,
+                        "request body of " + req.get_header_value("Content-Length")
+                          + " bytes is over the limit http_options.max_body_bytes="
+                          + std::to_string(opts_.max_body_bytes));
   });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                             std::exception_ptr ep) {
     std::string what = "unknown error";
     try {
       std::rethrow_exception(ep);
@@ -190,7 +202,7 @@ void http_ingress::install_handlers() {
     } catch (...) {
     }
     res.status = 500;
-    res.set_content("internal error: " + what, "text/plain");
+    write_early_error(req, res, "internal error: " + what);
   });
 }
 

@@ -229,6 +229,16 @@ void http_ingress::install_v2_handlers() {
          [this](const httplib::Request& req, httplib::Response& res) {
            handle_v2_repository(req, res);
          });
+  // Anything else under /v2 (trace, logging, shared memory, ...): Triton's clients expect a
+  // JSON error. The /v2 path space belongs to the protocol, not to applications.
+  auto unsupported = [](const httplib::Request& req, httplib::Response& res) {
+    current_request_log().route = "/v2/*";
+    write_v2_error(res, errc::not_found,
+                   req.method + " " + req.path + " is not part of this server's v2 API "
+                     "(supported: health, models, infer, config, stats, repository)");
+  };
+  s.Get(R"(/v2/.*)", unsupported);
+  s.Post(R"(/v2/.*)", unsupported);
 }
 
 void http_ingress::handle_v2_infer(const httplib::Request& req, httplib::Response& res) {

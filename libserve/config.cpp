@@ -516,6 +516,9 @@ maybe_error check_route_prefix(const std::string& prefix, const std::string& pat
     return error_at(path, "must start with \"/\"; was " + quoted(prefix));
   if (prefix.size() > 1 && prefix.back() == '/')
     return error_at(path, "must not end with \"/\" (except \"/\" itself); was " + quoted(prefix));
+  if (prefix == "/v2" || prefix.rfind("/v2/", 0) == 0 || prefix == "/metrics")
+    return error_at(path, quoted(prefix) + " is reserved (the v2 inference protocol and "
+                                           "/metrics live there); choose another prefix");
   return std::nullopt;
 }
 

@@ -129,7 +129,8 @@ void model_statistics::record_execution(uint64_t batch_size, uint64_t inferences
                              .count(),
                            std::memory_order_relaxed);
   std::lock_guard<std::mutex> guard(mtx_);
-  auto& row = batches_[batch_size];
+  auto& row = batches_[inferences]; // Triton's batch size: rows, not requests
+  (void)batch_size;
   ++row.count;
   row.input_ns += input_ns;
   row.infer_ns += infer_ns;

@@ -39,7 +39,8 @@ public:
   void record_request(bool ok, int64_t duration_ns, int64_t queue_ns);
   /// One request's share of an execution: the execution's compute times (ns).
   void record_compute(int64_t input_ns, int64_t infer_ns, int64_t output_ns);
-  /// One execution of `batch_size` requests covering `inferences` rows.
+  /// One execution of `batch_size` requests covering `inferences` rows; batch_stats are keyed
+  /// by rows, as Triton's.
   void record_execution(uint64_t batch_size, uint64_t inferences, int64_t input_ns,
                         int64_t infer_ns, int64_t output_ns);
 

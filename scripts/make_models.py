@@ -16,6 +16,10 @@ Also writes apps/examples/models/iris/{model.onnx, labels.json, features.json, s
 the Ray Serve guide's iris GradientBoostingClassifier behind /regressor, and
 test/fixtures/models/README.md, which lists the fixtures and the ops inside each.
 
+The helper_* fixtures are built node by node with onnx.helper: tensors that are not floats
+(INT64 in, STRING in and out) for the Open Inference Protocol tests
+(test/e2e/test_v2_tritonclient.py serves them through test/e2e/v2_models.json).
+
 Everything is seeded: a rerun writes the same bytes (checked with --check).
 """
 import argparse
@@ -262,6 +266,47 @@ def make_sklearn_fixtures():
 
 
 # ----------------------------------------------------------------------------------------------
+# Hand-built with onnx.helper: INT64 and STRING tensors, for the v2 protocol tests
+
+HELPER_OPSET = 13
+HELPER_IR_VERSION = 7
+INT64_SCALE = [0.5, 2.0, -1.0]
+
+
+def helper_model(name, nodes, inputs, outputs, initializers=()):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, producer_name="scripts/make_models.py",
+                              opset_imports=[helper.make_opsetid("", HELPER_OPSET)])
+    model.ir_version = HELPER_IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def make_helper_fixtures():
+    # counts INT64 [N, 3] -> scaled = float(counts) * [0.5, 2, -1] (FP32), and counts_out = counts
+    tensor = helper.make_tensor_value_info
+    int64_scale = helper_model(
+        "int64_scale",
+        [helper.make_node("Cast", ["counts"], ["counts_float"], to=onnx.TensorProto.FLOAT),
+         helper.make_node("Mul", ["counts_float", "scale"], ["scaled"]),
+         helper.make_node("Identity", ["counts"], ["counts_out"])],
+        [tensor("counts", onnx.TensorProto.INT64, ["N", 3])],
+        [tensor("scaled", onnx.TensorProto.FLOAT, ["N", 3]),
+         tensor("counts_out", onnx.TensorProto.INT64, ["N", 3])],
+        [helper.make_tensor("scale", onnx.TensorProto.FLOAT, [3], INT64_SCALE)])
+    counts = np.array([[1, 2, 3], [-4, 5, 60], [0, 2**40, -(2**33)]], dtype=np.int64)
+    save_fixture("helper_int64_scale", int64_scale, {"counts": counts})
+
+    # text STRING [N, 1] -> text_out, the same strings
+    string_echo = helper_model(
+        "string_echo", [helper.make_node("Identity", ["text"], ["text_out"])],
+        [tensor("text", onnx.TensorProto.STRING, ["N", 1])],
+        [tensor("text_out", onnx.TensorProto.STRING, ["N", 1])])
+    text = np.array([["hello"], [""], ["gr\u00fc\u00dfe, \u4e16\u754c"]], dtype=object)
+    save_fixture("helper_string_echo", string_echo, {"text": text})
+
+
+# ----------------------------------------------------------------------------------------------
 # The guide's iris example (/regressor)
 
 def make_iris_example():
@@ -323,6 +368,9 @@ FIXTURE_NOTES = {
                        "make_classification, 10 features; a tree benchmark model",
     "sk_linreg": "LinearRegression, iris petal width from the other three features",
     "sk_scaler_pipeline": "StandardScaler + LogisticRegression pipeline, iris 3 classes",
+    "helper_int64_scale": "onnx.helper: INT64 [N, 3] in; Cast to float times [0.5, 2, -1] "
+                          "(FP32 out) and the INT64 input unchanged (second output)",
+    "helper_string_echo": "onnx.helper: STRING [N, 1] in, the same strings out (Identity)",
 }
 
 
@@ -415,6 +463,7 @@ def main():
             shutil.rmtree(os.path.join(FIXTURES, name))
     make_torch_fixtures()
     make_sklearn_fixtures()
+    make_helper_fixtures()
     make_iris_example()
     total = write_readme()
 

@@ -11,9 +11,15 @@
 # so it sees Debian's python3-torch (CPU torch) and python3-numpy; scripts/python-requirements.txt
 # adds onnx, onnxruntime, scikit-learn and skl2onnx. Never pip-install torch.
 #
+# Another requirements file makes another venv: ACTORSERVE_VENV_REQUIREMENTS=FILE (a path; a
+# relative one is relative to the current directory). Its default venv is named after the file,
+# ~/.cache/actorserve/venv-NAME for NAME-requirements.txt (scripts/test-requirements.txt ->
+# venv-test, which scripts/test makes for the end-to-end tests); ACTORSERVE_VENV still overrides
+# it. Such a venv needs only python3-venv from apt (no python3-torch), and no torch check runs.
+#
 # Idempotent and fast when nothing changed: the venv stores the hash of the requirements file
-# (and of the base Python's version); only a different hash runs pip. python3-torch and
-# python3-venv are installed with apt-get when missing (as root, else through sudo). Concurrent
+# (and of the base Python's version); only a different hash runs pip. python3-torch (tooling venv
+# only) and python3-venv are installed with apt-get when missing (as root, else sudo). Concurrent
 # callers are serialized with flock. ACTORSERVE_VENV_REBUILD=1 deletes and recreates the venv.
 #
 # Sets and exports ACTORSERVE_VENV and ACTORSERVE_PYTHON (the venv's python). Returns/exits
@@ -21,9 +27,10 @@
 
 _actorserve_venv_log() { echo "venv: $*" >&2; }
 
+# Installs those of the Debian packages named as arguments that are missing.
 _actorserve_venv_apt() {
   local pkg missing=()
-  for pkg in python3-torch python3-venv; do
+  for pkg in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
       missing+=("$pkg")
     fi
@@ -58,9 +65,9 @@ _actorserve_venv_up_to_date() {
     [ "${ACTORSERVE_VENV_REBUILD:-0}" != 1 ]
 }
 
-# Runs with the lock held (in a subshell).
+# Runs with the lock held (in a subshell). $4 = 1 for the tooling venv (torch check).
 _actorserve_venv_build() {
-  local venv="$1" requirements="$2" stamp="$3"
+  local venv="$1" requirements="$2" stamp="$3" tooling="$4"
   # Someone else may have finished it while we waited for the lock.
   _actorserve_venv_up_to_date "$venv" "$stamp" && return 0
 
@@ -90,8 +97,9 @@ _actorserve_venv_build() {
   "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
     -r "$requirements" >&2 || return 1
 
-  # Torch must be Debian's (system site-packages), numpy the one it was built against.
-  "$venv/bin/python" - <<'EOF' >&2 || return 1
+  if [ "$tooling" = 1 ]; then
+    # Torch must be Debian's (system site-packages), numpy the one it was built against.
+    "$venv/bin/python" - <<'EOF' >&2 || return 1
 import numpy, onnx, onnxruntime, sklearn, skl2onnx, torch
 if not torch.__file__.startswith("/usr/lib/python3/dist-packages/"):
     raise SystemExit(f"venv: torch should be Debian's python3-torch, found {torch.__file__}")
@@ -99,18 +107,31 @@ print(f"venv: torch {torch.__version__}, numpy {numpy.__version__}, onnx {onnx._
       f"onnxruntime {onnxruntime.__version__}, scikit-learn {sklearn.__version__}, "
       f"skl2onnx {skl2onnx.__version__}")
 EOF
+  fi
   echo "$stamp" >"$venv/.requirements.sha256.tmp" &&
     mv "$venv/.requirements.sha256.tmp" "$venv/.requirements.sha256"
 }
 
 actorserve_venv() {
-  local root venv requirements stamp
+  local root venv requirements stamp tooling=1 name
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  venv="${ACTORSERVE_VENV:-$HOME/.cache/actorserve/venv}"
   requirements="$root/scripts/python-requirements.txt"
+  venv="$HOME/.cache/actorserve/venv"
+  if [ -n "${ACTORSERVE_VENV_REQUIREMENTS:-}" ] &&
+     [ "$(realpath -m "$ACTORSERVE_VENV_REQUIREMENTS")" != "$requirements" ]; then
+    requirements="$(realpath -m "$ACTORSERVE_VENV_REQUIREMENTS")"
+    tooling=0
+    name="$(basename "$requirements" .txt)"
+    venv="$HOME/.cache/actorserve/venv-${name%-requirements}"
+  fi
+  venv="${ACTORSERVE_VENV:-$venv}"
   export ACTORSERVE_VENV="$venv" ACTORSERVE_PYTHON="$venv/bin/python"
 
-  _actorserve_venv_apt || return 1
+  if [ "$tooling" = 1 ]; then
+    _actorserve_venv_apt python3-torch python3-venv || return 1
+  else
+    _actorserve_venv_apt python3-venv || return 1
+  fi
   stamp="$(_actorserve_venv_stamp "$requirements")" || stamp=""
   if [ -z "$stamp" ]; then
     _actorserve_venv_log "cannot read $requirements or run /usr/bin/python3"
@@ -121,7 +142,7 @@ actorserve_venv() {
   mkdir -p "$(dirname "$venv")" || return 1
   (
     flock 9 || exit 1
-    _actorserve_venv_build "$venv" "$requirements" "$stamp"
+    _actorserve_venv_build "$venv" "$requirements" "$stamp" "$tooling"
   ) 9>"$venv.lock" || { _actorserve_venv_log "failed to prepare $venv"; return 1; }
 }
 

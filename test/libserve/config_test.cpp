@@ -401,6 +401,16 @@ TEST_CASE("a route_prefix must start with a slash") {
         R"(applications[0].route_prefix: must start with "/"; was "")");
 }
 
+TEST_CASE("the v2 protocol's and the metrics' paths are not route prefixes") {
+  CHECK(error_text(one_app(R"({"name":"D","class":"C"})", R"("route_prefix":"/v2/models",)")) ==
+        R"(applications[0].route_prefix: "/v2/models" is reserved (the v2 inference protocol and /metrics live there); choose another prefix)");
+  CHECK(error_text(one_app(R"({"name":"D","class":"C"})", R"("route_prefix":"/metrics",)")) !=
+        "");
+  CHECK(accepted(one_app(R"({"name":"D","class":"C"})", R"("route_prefix":"/v2x",)"))
+            .applications[0]
+            .route_prefix == "/v2x");
+}
+
 TEST_CASE("a route_prefix must not end with a slash unless it is the root") {
   CHECK(error_text(one_app(R"({"name":"D","class":"C"})", R"("route_prefix":"/api/",)")) ==
         R"(applications[0].route_prefix: must not end with "/" (except "/" itself); was "/api/")");

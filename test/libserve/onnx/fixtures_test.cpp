@@ -32,10 +32,10 @@ namespace {
 
 /// Every folder scripts/make-models writes; a folder not listed here fails a test below.
 const std::vector<std::string> known_fixtures = {
-    "sk_gb_3class",     "sk_gb_binary",     "sk_gb_synthetic",         "sk_linreg",
-    "sk_logreg_3class", "sk_logreg_binary", "sk_logreg_3class_zipmap", "sk_mlp_3class",
-    "sk_rf_3class",     "sk_rf_binary",     "sk_scaler_pipeline",      "torch_mlp",
-    "torch_mlp_784",    "torch_mlp_view",
+    "helper_int64_scale",      "helper_string_echo", "sk_gb_3class",     "sk_gb_binary",
+    "sk_gb_synthetic",         "sk_linreg",          "sk_logreg_3class", "sk_logreg_binary",
+    "sk_logreg_3class_zipmap", "sk_mlp_3class",      "sk_rf_3class",     "sk_rf_binary",
+    "sk_scaler_pipeline",      "torch_mlp",          "torch_mlp_784",    "torch_mlp_view",
 };
 
 constexpr double tolerance = 1e-5;
@@ -331,6 +331,9 @@ FIXTURE_TEST(sk_rf_binary)
 FIXTURE_TEST(sk_rf_3class)
 FIXTURE_TEST(sk_linreg)
 FIXTURE_TEST(sk_scaler_pipeline)
+// Hand-built with onnx.helper: INT64 and STRING tensors.
+FIXTURE_TEST(helper_int64_scale)
+FIXTURE_TEST(helper_string_echo)
 
 TEST_CASE("the iris example model answers the guide's requests with the expected classes") {
   const std::string dir = source_root() + "/apps/examples/models/iris";
