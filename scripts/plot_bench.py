@@ -50,6 +50,7 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         sys.exit("plot_bench: matplotlib is missing; make the project venv with "
                  "`bash scripts/venv.sh` and run this with ~/.cache/actorserve/venv/bin/python")
@@ -67,6 +68,7 @@ def main():
     ax.set_xlabel("offered requests/s" if args.x == "offered" else "achieved requests/s")
     ax.set_ylabel("latency (ms)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     ax.set_title(args.title or "actorserve bench: %s" % os.path.basename(args.csv))

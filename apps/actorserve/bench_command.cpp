@@ -70,7 +70,10 @@ Load:
   --rate R                 open loop: R requests/s
   --rates LIST             open-loop sweep, one step per rate, e.g. 100,200,400
   --poisson                open loop: Poisson arrivals (exponential gaps) instead of even ones
-  --max-connections N      open loop: most connections open at once (default 256)
+  --max-connections N      open loop: most connections open at once (default 256). A server
+                           that serves each keep-alive connection on its own thread (ActorServe:
+                           http_options.num_threads, 64 by default) leaves the connections beyond
+                           its thread count unanswered while the others stay open: stay below it
   -t, --threads N          event-loop threads (default 1); one handles tens of thousands of
                            requests/s, give it more only when the client is the bottleneck
   --warmup SECONDS         load before each step's measurement, not counted (default 2)
@@ -102,9 +105,11 @@ Examples:
   actorserve bench http://127.0.0.1:8000/greet --body-text '{"name": "Ada"}' --rate 500 --poisson
   actorserve bench http://127.0.0.1:8000/noop --connections-list 1,8,32 --csv noop.csv \
       --plot noop.png
-  actorserve bench http://127.0.0.1:8000 --v2-model iris --rates 100,200,400,800 --json
-  actorserve bench http://127.0.0.1:8000 --v2-model iris --binary --shape input=8,4 -c 8
-  actorserve bench http://127.0.0.1:8000 --v2-model iris --body request.json --rate 200
+  # v2 (the iris example, apps/examples/configs/iris.json: model BoostingModel)
+  actorserve bench http://127.0.0.1:8000 --v2-model BoostingModel --rates 500,1000,2000 --json
+  actorserve bench http://127.0.0.1:8000 --v2-model BoostingModel --binary \
+      --shape float_input=8,4 -c 8
+  actorserve bench http://127.0.0.1:8000 --v2-model BoostingModel --body request.json --rate 200
 )";
 
 constexpr int exit_ok = 0;
@@ -122,6 +127,8 @@ struct bench_options {
   std::string v2_version;
   std::map<std::string, std::vector<int64_t>> shapes;
   bool binary = false;
+  std::optional<size_t> connections; // -c; becomes the one step of connection_steps
+  std::optional<double> rate;        // --rate; becomes the one step of rate_steps
   std::vector<size_t> connection_steps;
   std::vector<double> rate_steps;
   bool poisson = false;
@@ -192,8 +199,8 @@ size_t parse_count(const std::string& flag, const std::string& text, size_t min)
   bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
   if (digits && text.size() <= 9 && std::stoul(text) >= min)
     return std::stoul(text);
-  throw usage_error{flag + " expects an integer >= " + std::to_string(min) + "; got '" + text
-                    + "'"};
+  throw usage_error{flag + " expects an integer >= " + std::to_string(min) + "; got '" + text +
+                    "'"};
 }
 
 double parse_rate(const std::string& flag, const std::string& text) {
@@ -228,8 +235,8 @@ void parse_shape(const std::string& text, bench_options& o) {
     }
   }
   if (!ok)
-    throw usage_error{"--shape expects NAME=D1,D2,... with dimensions >= 0, e.g. input=1,4; got '"
-                      + text + "'"};
+    throw usage_error{"--shape expects NAME=D1,D2,... with dimensions >= 0, e.g. input=1,4; got '" +
+                      text + "'"};
   o.shapes[text.substr(0, eq)] = dims;
 }
 
@@ -272,8 +279,8 @@ parsed_url parse_url(const std::string& url) {
     throw usage_error{"URL has no host: '" + url + "'"};
   if (!port_text.empty()) {
     bool digits = port_text.find_first_not_of("0123456789") == std::string::npos;
-    if (!digits || port_text.size() > 5 || std::stoul(port_text) == 0
-        || std::stoul(port_text) > 65535)
+    if (!digits || port_text.size() > 5 || std::stoul(port_text) == 0 ||
+        std::stoul(port_text) > 65535)
       throw usage_error{"URL port must be 1-65535; got '" + port_text + "'"};
     out.port = static_cast<uint16_t>(std::stoul(port_text));
   }
@@ -283,126 +290,162 @@ parsed_url parse_url(const std::string& url) {
 /// "-d" and "--duration" both read "-d/--duration" in messages.
 std::string display_flag(const std::string& flag) {
   static const std::pair<const char*, const char*> pairs[] = {
-    {"-m", "--method"}, {"-H", "--header"},  {"-c", "--connections"},
-    {"-t", "--threads"}, {"-d", "--duration"}, {"-q", "--quiet"}};
+      {"-m", "--method"},  {"-H", "--header"},   {"-c", "--connections"},
+      {"-t", "--threads"}, {"-d", "--duration"}, {"-q", "--quiet"}};
   for (auto& [short_name, long_name] : pairs)
     if (flag == short_name || flag == long_name)
       return std::string(short_name) + "/" + long_name;
   return flag;
 }
 
-/// Returns an exit code for --help; throws usage_error on a bad flag.
-std::optional<int> parse_bench_args(const std::vector<std::string>& args, bench_options& o) {
-  arg_reader r{args};
-  std::optional<size_t> connections;
-  std::optional<double> rate;
-  while (!r.done()) {
-    auto a = r.next();
-    auto flag = display_flag(a);
-    auto value = [&](const char* expects) {
-      if (r.done())
-        throw usage_error{flag + " needs a value: " + expects};
-      return r.next();
-    };
-    auto seconds = [&](bool zero_ok) {
-      auto text = value("SECONDS");
-      auto v = parse_seconds(text);
-      if (!v || *v < 0 || (!zero_ok && *v == 0))
-        throw usage_error{flag + " expects seconds " + (zero_ok ? ">= 0" : "> 0")
-                          + " (e.g. 10, 0.5, 500ms); got '" + text + "'"};
-      return *v;
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(bench_usage, stdout);
-      return exit_ok;
-    } else if (a == "-m" || a == "--method") {
-      o.method = value("an HTTP method such as GET or POST");
-      if (o.method.empty() || o.method.find_first_of(" \r\n") != std::string::npos)
-        throw usage_error{flag + " expects a method name such as GET or POST"};
-    } else if (a == "--body") {
-      o.body = read_file(value("a FILE"));
-    } else if (a == "--body-text") {
-      o.body = value("the body TEXT");
-    } else if (a == "--content-type") {
-      o.content_type = value("a media type such as application/json");
-    } else if (a == "-H" || a == "--header") {
-      auto h = value("'Name: value'");
-      auto colon = h.find(':');
-      if (colon == std::string::npos || colon == 0 || h.find_first_of("\r\n") != h.npos)
-        throw usage_error{flag + " expects 'Name: value'; got '" + h + "'"};
-      o.headers.push_back(h);
-    } else if (a == "--v2-model") {
-      o.v2_model = value("a model NAME");
-    } else if (a == "--v2-version") {
-      o.v2_version = value("a model version");
-    } else if (a == "--shape") {
-      parse_shape(value("NAME=D1,D2,..."), o);
-    } else if (a == "--binary") {
-      o.binary = true;
-    } else if (a == "-c" || a == "--connections") {
-      connections = parse_count("-c/--connections", value("a count N"), 1);
-    } else if (a == "--connections-list") {
-      for (auto& part : split(value("a list like 1,8,32"), ','))
-        o.connection_steps.push_back(parse_count("--connections-list", part, 1));
-    } else if (a == "--rate") {
-      rate = parse_rate("--rate", value("requests per second"));
-    } else if (a == "--rates") {
-      for (auto& part : split(value("a list like 100,200,400"), ','))
-        o.rate_steps.push_back(parse_rate("--rates", part));
-    } else if (a == "--poisson") {
-      o.poisson = true;
-    } else if (a == "--max-connections") {
-      o.max_connections = parse_count("--max-connections", value("a count N"), 1);
-    } else if (a == "-t" || a == "--threads") {
-      o.threads = parse_count("-t/--threads", value("a count N"), 1);
-    } else if (a == "--warmup") {
-      o.warmup_s = seconds(true);
-    } else if (a == "-d" || a == "--duration") {
-      o.duration_s = seconds(false);
-    } else if (a == "--timeout") {
-      o.timeout_s = seconds(false);
-    } else if (a == "--seed") {
-      o.seed = parse_count("--seed", value("an integer"), 0);
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--csv") {
-      o.csv_path = value("a FILE");
-    } else if (a == "--plot") {
-      o.plot_path = value("a FILE.png");
-    } else if (a == "-q" || a == "--quiet") {
-      o.quiet = true;
-    } else if (a.size() > 1 && a[0] == '-') {
-      throw usage_error{"unknown option " + a};
-    } else if (o.url.empty()) {
-      o.url = a;
-    } else {
-      throw usage_error{"unexpected argument '" + a + "' (the URL is '" + o.url + "')"};
-    }
+/// Reads one flag's value from the argument list; messages name the flag as the user wrote it.
+class flag_reader {
+public:
+  flag_reader(arg_reader& args, const std::string& flag) : args_(args), flag_(display_flag(flag)) {}
+
+  const std::string& name() const { return flag_; }
+
+  std::string value(const char* expects) {
+    if (args_.done())
+      throw usage_error{flag_ + " needs a value: " + expects};
+    return args_.next();
   }
+
+  double seconds(bool zero_ok) {
+    auto text = value("SECONDS");
+    auto v = parse_seconds(text);
+    if (!v || *v < 0 || (!zero_ok && *v == 0))
+      throw usage_error{flag_ + " expects seconds " + (zero_ok ? ">= 0" : "> 0") +
+                        " (e.g. 10, 0.5, 500ms); got '" + text + "'"};
+    return *v;
+  }
+
+  size_t count(const char* expects, size_t min) { return parse_count(flag_, value(expects), min); }
+
+private:
+  arg_reader& args_;
+  std::string flag_;
+};
+
+/// -m, --body, --body-text, --content-type, -H and the --v2-* flags. False: not one of them.
+bool parse_target_flag(const std::string& a, flag_reader& f, bench_options& o) {
+  if (a == "-m" || a == "--method") {
+    o.method = f.value("an HTTP method such as GET or POST");
+    if (o.method.empty() || o.method.find_first_of(" \r\n") != std::string::npos)
+      throw usage_error{f.name() + " expects a method name such as GET or POST"};
+  } else if (a == "--body") {
+    o.body = read_file(f.value("a FILE"));
+  } else if (a == "--body-text") {
+    o.body = f.value("the body TEXT");
+  } else if (a == "--content-type") {
+    o.content_type = f.value("a media type such as application/json");
+  } else if (a == "-H" || a == "--header") {
+    auto h = f.value("'Name: value'");
+    auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0 || h.find_first_of("\r\n") != h.npos)
+      throw usage_error{f.name() + " expects 'Name: value'; got '" + h + "'"};
+    o.headers.push_back(h);
+  } else if (a == "--v2-model") {
+    o.v2_model = f.value("a model NAME");
+  } else if (a == "--v2-version") {
+    o.v2_version = f.value("a model version");
+  } else if (a == "--shape") {
+    parse_shape(f.value("NAME=D1,D2,..."), o);
+  } else if (a == "--binary") {
+    o.binary = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/// The load and output flags. False: not one of them.
+bool parse_load_flag(const std::string& a, flag_reader& f, bench_options& o) {
+  if (a == "-c" || a == "--connections") {
+    o.connections = f.count("a count N", 1);
+  } else if (a == "--connections-list") {
+    for (auto& part : split(f.value("a list like 1,8,32"), ','))
+      o.connection_steps.push_back(parse_count(f.name(), part, 1));
+  } else if (a == "--rate") {
+    o.rate = parse_rate(f.name(), f.value("requests per second"));
+  } else if (a == "--rates") {
+    for (auto& part : split(f.value("a list like 100,200,400"), ','))
+      o.rate_steps.push_back(parse_rate(f.name(), part));
+  } else if (a == "--poisson") {
+    o.poisson = true;
+  } else if (a == "--max-connections") {
+    o.max_connections = f.count("a count N", 1);
+  } else if (a == "-t" || a == "--threads") {
+    o.threads = f.count("a count N", 1);
+  } else if (a == "--warmup") {
+    o.warmup_s = f.seconds(true);
+  } else if (a == "-d" || a == "--duration") {
+    o.duration_s = f.seconds(false);
+  } else if (a == "--timeout") {
+    o.timeout_s = f.seconds(false);
+  } else if (a == "--seed") {
+    o.seed = f.count("an integer", 0);
+  } else if (a == "--json") {
+    o.json = true;
+  } else if (a == "--csv") {
+    o.csv_path = f.value("a FILE");
+  } else if (a == "--plot") {
+    o.plot_path = f.value("a FILE.png");
+  } else if (a == "-q" || a == "--quiet") {
+    o.quiet = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/// Rejects flags that exclude each other and turns -c / --rate into one-step sweeps.
+void check_flag_combinations(bench_options& o) {
   if (o.url.empty())
     throw usage_error{"missing URL, e.g. actorserve bench http://127.0.0.1:8000/noop"};
-  if (rate && !o.rate_steps.empty())
+  if (o.rate && !o.rate_steps.empty())
     throw usage_error{"--rate and --rates exclude each other"};
-  if (connections && !o.connection_steps.empty())
+  if (o.connections && !o.connection_steps.empty())
     throw usage_error{"-c/--connections and --connections-list exclude each other"};
-  bool open_loop = rate || !o.rate_steps.empty();
-  if (open_loop && (connections || !o.connection_steps.empty()))
+  bool open_loop = o.rate || !o.rate_steps.empty();
+  if (open_loop && (o.connections || !o.connection_steps.empty()))
     throw usage_error{"-c/--connections and --connections-list are for the closed loop; with "
                       "--rate/--rates the connections follow the load (cap: --max-connections)"};
   if (o.poisson && !open_loop)
     throw usage_error{"--poisson needs --rate or --rates"};
-  if (rate)
-    o.rate_steps = {*rate};
+  if (o.rate)
+    o.rate_steps = {*o.rate};
   if (!open_loop && o.connection_steps.empty())
-    o.connection_steps = {connections.value_or(1)};
+    o.connection_steps = {o.connections.value_or(1)};
   if (open_loop && o.max_connections < o.threads)
-    throw usage_error{"--max-connections must be >= -t/--threads (" + std::to_string(o.threads)
-                      + "); got " + std::to_string(o.max_connections)};
+    throw usage_error{"--max-connections must be >= -t/--threads (" + std::to_string(o.threads) +
+                      "); got " + std::to_string(o.max_connections)};
   if (o.v2_model.empty() && (o.binary || !o.shapes.empty() || !o.v2_version.empty()))
     throw usage_error{"--binary, --shape and --v2-version need --v2-model"};
   if (o.binary && o.body)
     throw usage_error{"--binary generates the payload; with --body FILE give the headers "
                       "yourself (-H 'Inference-Header-Content-Length: N', --content-type)"};
+}
+
+/// Returns an exit code for --help; throws usage_error on a bad flag.
+std::optional<int> parse_bench_args(const std::vector<std::string>& args, bench_options& o) {
+  arg_reader r{args};
+  while (!r.done()) {
+    auto a = r.next();
+    flag_reader f(r, a);
+    if (a == "-h" || a == "--help") {
+      std::fputs(bench_usage, stdout);
+      return exit_ok;
+    }
+    if (parse_target_flag(a, f, o) || parse_load_flag(a, f, o))
+      continue;
+    if (a.size() > 1 && a[0] == '-')
+      throw usage_error{"unknown option " + a};
+    if (!o.url.empty())
+      throw usage_error{"unexpected argument '" + a + "' (the URL is '" + o.url + "')"};
+    o.url = a;
+  }
+  check_flag_combinations(o);
   return std::nullopt;
 }
 
@@ -411,9 +454,9 @@ std::optional<int> parse_bench_args(const std::vector<std::string>& args, bench_
 bool has_header(const std::vector<std::string>& headers, const std::string& name) {
   for (auto& h : headers) {
     auto given = h.substr(0, h.find(':'));
-    if (given.size() == name.size()
-        && std::equal(given.begin(), given.end(), name.begin(),
-                      [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+    if (given.size() == name.size() &&
+        std::equal(given.begin(), given.end(), name.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
       return true;
   }
   return false;
@@ -457,9 +500,9 @@ struct v2_model {
 /// Bytes per element; 0 for BYTES (variable), -1 for a datatype we do not know.
 int element_size(const std::string& datatype) {
   static const std::map<std::string, int> sizes = {
-    {"BOOL", 1},   {"UINT8", 1}, {"UINT16", 2}, {"UINT32", 4}, {"UINT64", 8},
-    {"INT8", 1},   {"INT16", 2}, {"INT32", 4},  {"INT64", 8},  {"FP16", 2},
-    {"BF16", 2},   {"FP32", 4},  {"FP64", 8},   {"BYTES", 0}};
+      {"BOOL", 1}, {"UINT8", 1}, {"UINT16", 2}, {"UINT32", 4}, {"UINT64", 8},
+      {"INT8", 1}, {"INT16", 2}, {"INT32", 4},  {"INT64", 8},  {"FP16", 2},
+      {"BF16", 2}, {"FP32", 4},  {"FP64", 8},   {"BYTES", 0}};
   auto it = sizes.find(datatype);
   return it == sizes.end() ? -1 : it->second;
 }
@@ -472,14 +515,14 @@ std::string parse_v2_metadata(const std::string& body, v2_model& model) {
   if (!doc.HasMember("inputs") || !doc["inputs"].IsArray() || doc["inputs"].Empty())
     return "the metadata has no \"inputs\" array: " + body.substr(0, 200);
   for (auto& in : doc["inputs"].GetArray()) {
-    if (!in.IsObject() || !in.HasMember("name") || !in["name"].IsString()
-        || !in.HasMember("datatype") || !in["datatype"].IsString() || !in.HasMember("shape")
-        || !in["shape"].IsArray())
+    if (!in.IsObject() || !in.HasMember("name") || !in["name"].IsString() ||
+        !in.HasMember("datatype") || !in["datatype"].IsString() || !in.HasMember("shape") ||
+        !in["shape"].IsArray())
       return "an input lacks name, datatype or shape: " + body.substr(0, 200);
     v2_input input{in["name"].GetString(), in["datatype"].GetString(), {}};
     if (element_size(input.datatype) < 0)
-      return "input '" + input.name + "' has datatype " + input.datatype + ", which is not a v2 "
-             + "datatype";
+      return "input '" + input.name + "' has datatype " + input.datatype + ", which is not a v2 " +
+             "datatype";
     for (auto& d : in["shape"].GetArray()) {
       if (!d.IsInt64())
         return "input '" + input.name + "' has a shape that is not a list of integers";
@@ -523,8 +566,7 @@ class tensor_filler {
 public:
   explicit tensor_filler(uint64_t seed) : rng_(seed) {}
 
-  template <class Writer>
-  void fill(const v2_input& in, Writer* json, std::string* raw) {
+  template <class Writer> void fill(const v2_input& in, Writer* json, std::string* raw) {
     static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw tensors are little-endian");
     int64_t n = element_count(in);
     const auto& t = in.datatype;
@@ -571,8 +613,7 @@ public:
   }
 
 private:
-  template <class T>
-  static void append(std::string& out, T v) {
+  template <class T> static void append(std::string& out, T v) {
     char bytes[sizeof(T)];
     std::memcpy(bytes, &v, sizeof(T));
     out.append(bytes, sizeof(T));
@@ -690,9 +731,8 @@ std::optional<int> load_v2_model(const parsed_url& url, const bench_options& o, 
   auto path = v2_model_path(url, o);
   auto res = client.Get(path.c_str());
   if (!res) {
-    std::fprintf(stderr, "actorserve bench: cannot reach %s:%u for GET %s (%s)\n",
-                 url.host.c_str(), url.port, path.c_str(),
-                 httplib::to_string(res.error()).c_str());
+    std::fprintf(stderr, "actorserve bench: cannot reach %s:%u for GET %s (%s)\n", url.host.c_str(),
+                 url.port, path.c_str(), httplib::to_string(res.error()).c_str());
     return exit_unreachable;
   }
   if (res->status != 200) {
@@ -712,14 +752,15 @@ std::optional<int> load_v2_model(const parsed_url& url, const bench_options& o, 
       std::string names;
       for (auto& in : model.inputs)
         names += (names.empty() ? "" : ", ") + in.name;
-      return usage_failure("--shape names input '" + name + "', which model '" + o.v2_model
-                           + "' does not have (inputs: " + names + ")");
+      return usage_failure("--shape names input '" + name + "', which model '" + o.v2_model +
+                           "' does not have (inputs: " + names + ")");
     }
     it->shape = dims;
   }
   for (auto& in : model.inputs)
     if (element_count(in) > (int64_t{1} << 26))
-      return usage_failure("input '" + in.name + "' would have more than 2^26 elements; "
+      return usage_failure("input '" + in.name +
+                           "' would have more than 2^26 elements; "
                            "give a smaller --shape");
   return std::nullopt;
 }
@@ -727,8 +768,8 @@ std::optional<int> load_v2_model(const parsed_url& url, const bench_options& o, 
 /// The requests one run sends in turn. Returns an exit code on failure.
 std::optional<int> build_requests(const parsed_url& url, const bench_options& o,
                                   std::vector<std::string>& requests, std::string& described) {
-  std::string method = o.method.empty() ? (o.body || !o.v2_model.empty() ? "POST" : "GET")
-                                        : o.method;
+  std::string method =
+      o.method.empty() ? (o.body || !o.v2_model.empty() ? "POST" : "GET") : o.method;
   if (o.v2_model.empty()) {
     requests.push_back(http_request(method, url, url.path, o.headers, o.content_type, o.body));
     described = method + " " + o.url;
@@ -756,11 +797,11 @@ std::optional<int> build_requests(const parsed_url& url, const bench_options& o,
     auto headers = o.headers;
     headers.push_back("Inference-Header-Content-Length: " + std::to_string(header_length));
     requests.push_back(
-      http_request(method, url, infer_path, headers, "application/octet-stream", body));
+        http_request(method, url, infer_path, headers, "application/octet-stream", body));
   }
-  described += std::string(o.binary ? " (binary tensors" : " (JSON tensors") + ", "
-               + std::to_string(model.inputs.size()) + " input(s), "
-               + std::to_string(requests.front().size()) + " bytes per request)";
+  described += std::string(o.binary ? " (binary tensors" : " (JSON tensors") + ", " +
+               std::to_string(model.inputs.size()) + " input(s), " +
+               std::to_string(requests.front().size()) + " bytes per request)";
   return std::nullopt;
 }
 
@@ -838,7 +879,9 @@ std::string format_bytes(uint64_t bytes) {
   return buf;
 }
 
-double pct_us(const bench::load_result& r, double p) { return r.latency.percentile(p) / 1e3; }
+double pct_us(const bench::load_result& r, double p) {
+  return r.latency.percentile(p) / 1e3;
+}
 
 std::string step_title(const step_report& s) {
   char buf[200];
@@ -868,13 +911,11 @@ std::string errors_line(const bench::load_result& r) {
 
 void print_step(const step_report& s, size_t index, size_t steps) {
   const auto& r = s.result;
-  std::printf("%s%s, %zu thread%s: %.1f s measured after %.1f s warm-up\n",
-              steps > 1 ? ("step " + std::to_string(index + 1) + "/" + std::to_string(steps)
-                           + ": ")
-                            .c_str()
-                        : "",
-              step_title(s).c_str(), s.threads, s.threads == 1 ? "" : "s", r.measured_s,
-              s.warmup_s);
+  std::printf(
+      "%s%s, %zu thread%s: %.1f s measured after %.1f s warm-up\n",
+      steps > 1 ? ("step " + std::to_string(index + 1) + "/" + std::to_string(steps) + ": ").c_str()
+                : "",
+      step_title(s).c_str(), s.threads, s.threads == 1 ? "" : "s", r.measured_s, s.warmup_s);
   std::printf("  requests   %llu completed, %.1f req/s\n",
               static_cast<unsigned long long>(r.completed), r.completed_per_s());
   if (s.open_loop)
@@ -892,8 +933,8 @@ void print_step(const step_report& s, size_t index, size_t steps) {
   std::string statuses;
   for (size_t code = 0; code < r.status_counts.size(); ++code)
     if (r.status_counts[code])
-      statuses += (statuses.empty() ? "" : ", ") + (code ? std::to_string(code) : "other") + " x "
-                  + std::to_string(r.status_counts[code]);
+      statuses += (statuses.empty() ? "" : ", ") + (code ? std::to_string(code) : "other") + " x " +
+                  std::to_string(r.status_counts[code]);
   std::printf("  status     %s\n", statuses.empty() ? "no replies" : statuses.c_str());
   std::printf("  errors     %s\n", errors_line(r).c_str());
   std::printf("  transfer   read %s, written %s\n", format_bytes(r.bytes_read).c_str(),
@@ -909,62 +950,28 @@ void print_step(const step_report& s, size_t index, size_t steps) {
 }
 
 void print_sweep_table(const std::vector<step_report>& steps) {
-  std::printf("\n%-7s %11s %10s %12s %10s %10s %10s %10s %8s\n", "mode", "connections",
-              "rate", "req/s", "p50", "p90", "p99", "p99.9", "errors");
+  std::printf("\n%-7s %11s %10s %12s %10s %10s %10s %10s %8s\n", "mode", "connections", "rate",
+              "req/s", "p50", "p90", "p99", "p99.9", "errors");
   for (auto& s : steps) {
     const auto& r = s.result;
-    std::printf("%-7s %11zu %10s %12.1f %10s %10s %10s %10s %8llu%s\n",
-                s.open_loop ? "open" : "closed", s.connections,
-                s.open_loop ? std::to_string(static_cast<long long>(s.rate)).c_str() : "-",
-                r.completed_per_s(), format_us(pct_us(r, 50)).c_str(),
-                format_us(pct_us(r, 90)).c_str(), format_us(pct_us(r, 99)).c_str(),
-                format_us(pct_us(r, 99.9)).c_str(),
-                static_cast<unsigned long long>(r.http_errors() + r.socket_errors()),
-                s.kept_up() ? "" : "  (rate not reached)");
+    std::printf(
+        "%-7s %11zu %10s %12.1f %10s %10s %10s %10s %8llu%s\n", s.open_loop ? "open" : "closed",
+        s.connections, s.open_loop ? std::to_string(static_cast<long long>(s.rate)).c_str() : "-",
+        r.completed_per_s(), format_us(pct_us(r, 50)).c_str(), format_us(pct_us(r, 90)).c_str(),
+        format_us(pct_us(r, 99)).c_str(), format_us(pct_us(r, 99.9)).c_str(),
+        static_cast<unsigned long long>(r.http_errors() + r.socket_errors()),
+        s.kept_up() ? "" : "  (rate not reached)");
   }
 }
 
 // ---- JSON and CSV --------------------------------------------------------------------------
 
-void write_step_json(rapidjson::PrettyWriter<rapidjson::StringBuffer>& w, const step_report& s) {
-  const auto& r = s.result;
+using json_writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+void write_latency_json(json_writer& w, const bench::load_result& r) {
   w.StartObject();
-  w.Key("mode");
-  w.String(s.open_loop ? "open" : "closed");
-  w.Key("connections");
-  w.Uint64(s.connections);
-  w.Key("max_connections");
-  s.open_loop ? w.Uint64(s.max_connections) : w.Null();
-  w.Key("threads");
-  w.Uint64(s.threads);
-  w.Key("target_rate");
-  s.open_loop ? w.Double(s.rate) : w.Null();
-  w.Key("poisson");
-  w.Bool(s.poisson);
-  w.Key("warmup_s");
-  w.Double(s.warmup_s);
-  w.Key("duration_s");
-  w.Double(r.measured_s);
-  w.Key("requests");
-  w.Uint64(r.completed);
-  w.Key("rps");
-  w.Double(r.completed_per_s());
-  w.Key("sent");
-  w.Uint64(r.sent);
-  w.Key("sent_rps");
-  w.Double(r.sent_per_s());
-  w.Key("kept_up");
-  w.Bool(s.kept_up());
-  w.Key("queued");
-  w.Uint64(r.queued);
-  w.Key("unfinished");
-  w.Uint64(r.unfinished);
-  w.Key("peak_connections");
-  w.Uint64(r.peak_connections);
-  w.Key("latency_us");
-  w.StartObject();
-  const std::pair<const char*, double> pcts[] = {{"p50", 50}, {"p90", 90}, {"p99", 99},
-                                                 {"p999", 99.9}};
+  const std::pair<const char*, double> pcts[] = {
+      {"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}};
   for (auto& [key, p] : pcts) {
     w.Key(key);
     w.Double(pct_us(r, p));
@@ -976,6 +983,10 @@ void write_step_json(rapidjson::PrettyWriter<rapidjson::StringBuffer>& w, const 
   w.Key("max");
   w.Double(r.latency.max_ns() / 1e3);
   w.EndObject();
+}
+
+/// "status": {"200": n, ...}, "errors": {total, http, connect, ...}, "bytes": {read, written}
+void write_outcomes_json(json_writer& w, const bench::load_result& r) {
   w.Key("status");
   w.StartObject();
   for (size_t code = 0; code < r.status_counts.size(); ++code) {
@@ -1003,12 +1014,51 @@ void write_step_json(rapidjson::PrettyWriter<rapidjson::StringBuffer>& w, const 
   w.Key("written");
   w.Uint64(r.bytes_written);
   w.EndObject();
+}
+
+void write_step_json(json_writer& w, const step_report& s) {
+  const auto& r = s.result;
+  w.StartObject();
+  w.Key("mode");
+  w.String(s.open_loop ? "open" : "closed");
+  w.Key("connections");
+  w.Uint64(s.connections);
+  w.Key("max_connections");
+  s.open_loop ? w.Uint64(s.max_connections) : w.Null();
+  w.Key("threads");
+  w.Uint64(s.threads);
+  w.Key("target_rate");
+  s.open_loop ? w.Double(s.rate) : w.Null();
+  w.Key("poisson");
+  w.Bool(s.poisson);
+  w.Key("warmup_s");
+  w.Double(s.warmup_s);
+  w.Key("duration_s");
+  w.Double(r.measured_s);
+  const std::pair<const char*, uint64_t> counts[] = {{"requests", r.completed},
+                                                     {"sent", r.sent},
+                                                     {"queued", r.queued},
+                                                     {"unfinished", r.unfinished},
+                                                     {"peak_connections", r.peak_connections}};
+  for (auto& [key, n] : counts) {
+    w.Key(key);
+    w.Uint64(n);
+  }
+  w.Key("rps");
+  w.Double(r.completed_per_s());
+  w.Key("sent_rps");
+  w.Double(r.sent_per_s());
+  w.Key("kept_up");
+  w.Bool(s.kept_up());
+  w.Key("latency_us");
+  write_latency_json(w, r);
+  write_outcomes_json(w, r);
   w.EndObject();
 }
 
 void print_json(const std::string& target, const std::vector<step_report>& steps) {
   rapidjson::StringBuffer buf;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+  json_writer w(buf);
   w.StartObject();
   w.Key("target");
   w.String(target.c_str());
@@ -1035,23 +1085,24 @@ std::string csv_row(const step_report& s) {
     if (!r.status_counts[code])
       continue;
     classes[code / 100] += r.status_counts[code];
-    statuses += (statuses.empty() ? "" : " ") + (code ? std::to_string(code) : "other") + ":"
-                + std::to_string(r.status_counts[code]);
+    statuses += (statuses.empty() ? "" : " ") + (code ? std::to_string(code) : "other") + ":" +
+                std::to_string(r.status_counts[code]);
   }
   char buf[512];
   std::snprintf(
-    buf, sizeof(buf),
-    "%s,%zu,%zu,%s,%d,%.3f,%llu,%.2f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,"
-    "%llu,%llu,%llu,%llu,",
-    s.open_loop ? "open" : "closed", s.connections, s.threads,
-    s.open_loop ? std::to_string(s.rate).c_str() : "", s.poisson ? 1 : 0, r.measured_s,
-    static_cast<unsigned long long>(r.completed), r.completed_per_s(), r.sent_per_s(),
-    pct_us(r, 50), pct_us(r, 90), pct_us(r, 99), pct_us(r, 99.9), r.latency.mean_ns() / 1e3,
-    r.latency.max_ns() / 1e3, static_cast<unsigned long long>(r.http_errors() + r.socket_errors()),
-    static_cast<unsigned long long>(r.errors[0]), static_cast<unsigned long long>(r.errors[1]),
-    static_cast<unsigned long long>(r.errors[2]), static_cast<unsigned long long>(r.errors[3]),
-    static_cast<unsigned long long>(classes[2]), static_cast<unsigned long long>(classes[3]),
-    static_cast<unsigned long long>(classes[4]), static_cast<unsigned long long>(classes[5]));
+      buf, sizeof(buf),
+      "%s,%zu,%zu,%s,%d,%.3f,%llu,%.2f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,"
+      "%llu,%llu,%llu,%llu,",
+      s.open_loop ? "open" : "closed", s.connections, s.threads,
+      s.open_loop ? std::to_string(s.rate).c_str() : "", s.poisson ? 1 : 0, r.measured_s,
+      static_cast<unsigned long long>(r.completed), r.completed_per_s(), r.sent_per_s(),
+      pct_us(r, 50), pct_us(r, 90), pct_us(r, 99), pct_us(r, 99.9), r.latency.mean_ns() / 1e3,
+      r.latency.max_ns() / 1e3,
+      static_cast<unsigned long long>(r.http_errors() + r.socket_errors()),
+      static_cast<unsigned long long>(r.errors[0]), static_cast<unsigned long long>(r.errors[1]),
+      static_cast<unsigned long long>(r.errors[2]), static_cast<unsigned long long>(r.errors[3]),
+      static_cast<unsigned long long>(classes[2]), static_cast<unsigned long long>(classes[3]),
+      static_cast<unsigned long long>(classes[4]), static_cast<unsigned long long>(classes[5]));
   return buf + statuses;
 }
 
@@ -1070,7 +1121,9 @@ bool write_csv(const std::string& path, const std::vector<step_report>& steps) {
 
 // ---- --plot --------------------------------------------------------------------------------
 
-bool is_file(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+bool is_file(const std::string& path) {
+  return access(path.c_str(), R_OK) == 0;
+}
 
 std::string parent_dir(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -1096,6 +1149,8 @@ std::string find_plot_script() {
 
 /// Runs argv (no shell); the exit status, or -1 when it could not start.
 int run_process(const std::vector<std::string>& argv, bool silent) {
+  std::fflush(stdout); // the child writes to the same stdout after us
+  std::fflush(stderr);
   pid_t pid = fork();
   if (pid < 0)
     return -1;
@@ -1138,8 +1193,9 @@ std::string find_matplotlib_python() {
 bool plot(const std::string& csv_path, const std::string& png_path) {
   auto script = find_plot_script();
   if (script.empty()) {
-    std::fprintf(stderr, "actorserve bench: --plot: cannot find scripts/plot_bench.py; set "
-                         "ACTORSERVE_ROOT to the ActorServe source tree. The CSV is %s\n",
+    std::fprintf(stderr,
+                 "actorserve bench: --plot: cannot find scripts/plot_bench.py; set "
+                 "ACTORSERVE_ROOT to the ActorServe source tree. The CSV is %s\n",
                  csv_path.c_str());
     return false;
   }
@@ -1154,8 +1210,8 @@ bool plot(const std::string& csv_path, const std::string& png_path) {
     return false;
   }
   if (run_process({python, script, csv_path, png_path}, false) != 0) {
-    std::fprintf(stderr, "actorserve bench: --plot: %s %s failed; the CSV is %s\n",
-                 python.c_str(), script.c_str(), csv_path.c_str());
+    std::fprintf(stderr, "actorserve bench: --plot: %s %s failed; the CSV is %s\n", python.c_str(),
+                 script.c_str(), csv_path.c_str());
     return false;
   }
   return true;
@@ -1188,8 +1244,8 @@ int run_steps(const bench_options& o, const parsed_url& url,
     lo.seed = o.seed + i;
     step_report s;
     std::string error;
-    if (!bench::run_load(lo, [&](const bench::load_progress& p) { progress.update(p); }, s.result,
-                         error)) {
+    if (!bench::run_load(
+            lo, [&](const bench::load_progress& p) { progress.update(p); }, s.result, error)) {
       progress.done();
       std::fprintf(stderr, "actorserve bench: %s\n", error.c_str());
       return exit_unreachable;

@@ -102,7 +102,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size())
@@ -138,52 +140,52 @@ response_parser::outcome response_parser::feed(const char* data, size_t len, siz
     const char* p = data + pos;
     size_t n = len - pos;
     switch (state_) {
-      case state::head: {
-        outcome result = outcome::need_more;
-        pos += feed_head(p, n, result);
-        if (result == outcome::bad)
+    case state::head: {
+      outcome result = outcome::need_more;
+      pos += feed_head(p, n, result);
+      if (result == outcome::bad)
+        return outcome::bad;
+      break;
+    }
+    case state::fixed_body:
+    case state::chunk_data:
+    case state::chunk_end: {
+      uint64_t take = std::min<uint64_t>(remaining_, n);
+      remaining_ -= take;
+      pos += static_cast<size_t>(take);
+      if (remaining_ == 0 && state_ == state::fixed_body) {
+        state_ = state::done;
+      } else if (remaining_ == 0 && state_ == state::chunk_data) {
+        state_ = state::chunk_end;
+        remaining_ = 2; // the CRLF after the chunk
+      } else if (remaining_ == 0) {
+        state_ = state::chunk_size;
+      }
+      break;
+    }
+    case state::chunk_size:
+    case state::trailers: {
+      bool have_line = false;
+      pos += feed_line(p, n, have_line);
+      if (!have_line) {
+        if (pending_.size() > max_line_bytes)
           return outcome::bad;
         break;
       }
-      case state::fixed_body:
-      case state::chunk_data:
-      case state::chunk_end: {
-        uint64_t take = std::min<uint64_t>(remaining_, n);
-        remaining_ -= take;
-        pos += static_cast<size_t>(take);
-        if (remaining_ == 0 && state_ == state::fixed_body) {
-          state_ = state::done;
-        } else if (remaining_ == 0 && state_ == state::chunk_data) {
-          state_ = state::chunk_end;
-          remaining_ = 2; // the CRLF after the chunk
-        } else if (remaining_ == 0) {
-          state_ = state::chunk_size;
-        }
-        break;
+      if (state_ == state::chunk_size) {
+        if (on_chunk_size_line() == outcome::bad)
+          return outcome::bad;
+      } else if (pending_ == "\r\n" || pending_ == "\n") {
+        state_ = state::done; // the empty line after the trailers
       }
-      case state::chunk_size:
-      case state::trailers: {
-        bool have_line = false;
-        pos += feed_line(p, n, have_line);
-        if (!have_line) {
-          if (pending_.size() > max_line_bytes)
-            return outcome::bad;
-          break;
-        }
-        if (state_ == state::chunk_size) {
-          if (on_chunk_size_line() == outcome::bad)
-            return outcome::bad;
-        } else if (pending_ == "\r\n" || pending_ == "\n") {
-          state_ = state::done; // the empty line after the trailers
-        }
-        pending_.clear();
-        break;
-      }
-      case state::to_eof:
-        pos = len;
-        break;
-      case state::done:
-        break;
+      pending_.clear();
+      break;
+    }
+    case state::to_eof:
+      pos = len;
+      break;
+    case state::done:
+      break;
     }
   }
   used = pos;
@@ -256,8 +258,8 @@ response_parser::outcome response_parser::on_chunk_size_line() {
 response_parser::outcome response_parser::parse_head(const char* begin, const char* end) {
   std::string_view head(begin, static_cast<size_t>(end - begin));
   auto digit = [&](size_t i) { return head[i] >= '0' && head[i] <= '9'; };
-  if (head.size() < 12 || head.compare(0, 7, "HTTP/1.") != 0 || !digit(9) || !digit(10)
-      || !digit(11))
+  if (head.size() < 12 || head.compare(0, 7, "HTTP/1.") != 0 || !digit(9) || !digit(10) ||
+      !digit(11))
     return outcome::bad;
   status_ = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
   close_ = head[7] == '0'; // HTTP/1.0 closes unless it says keep-alive
@@ -317,14 +319,14 @@ response_parser::outcome response_parser::parse_head(const char* begin, const ch
 
 const char* to_string(error_kind kind) {
   switch (kind) {
-    case error_kind::connect:
-      return "connect";
-    case error_kind::timeout:
-      return "timeout";
-    case error_kind::read:
-      return "read";
-    case error_kind::write:
-      return "write";
+  case error_kind::connect:
+    return "connect";
+  case error_kind::timeout:
+    return "timeout";
+  case error_kind::read:
+    return "read";
+  case error_kind::write:
+    return "write";
   }
   return "?";
 }
@@ -349,8 +351,8 @@ namespace {
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 struct socket_address {
@@ -380,8 +382,8 @@ int start_connect(const socket_address& addr) {
     return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0
-      && errno != EINPROGRESS) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0 &&
+      errno != EINPROGRESS) {
     int saved = errno;
     close(fd);
     errno = saved;
@@ -431,9 +433,9 @@ class worker {
 public:
   worker(const load_options& opts, const socket_address& addr, const worker_plan& plan,
          worker_progress& progress)
-    : opts_(opts), addr_(addr), plan_(plan), progress_(progress), open_loop_(opts.rate_per_s > 0),
-      conns_(open_loop_ ? plan.max_connections : plan.connections), rng_(plan.seed),
-      buffer_(64 * 1024) {
+      : opts_(opts), addr_(addr), plan_(plan), progress_(progress), open_loop_(opts.rate_per_s > 0),
+        conns_(open_loop_ ? plan.max_connections : plan.connections), rng_(plan.seed),
+        buffer_(64 * 1024) {
     interval_ns_ = open_loop_ ? 1e9 / plan.rate_per_s : 0;
     next_arrival_offset_ns_ = static_cast<double>(plan.first_arrival_ns - plan.start_ns);
     for (auto& r : opts.requests)
@@ -471,9 +473,10 @@ private:
   const worker_plan plan_;
   worker_progress& progress_;
   const bool open_loop_;
-  std::vector<connection> conns_; // never resized: epoll data points into it
-  std::vector<connection*> idle_; // open loop, LIFO: the warmest connection goes first
-  std::deque<int64_t> queue_;     // open loop: origins of arrivals waiting for a connection
+  std::vector<connection> conns_;          // never resized: epoll data points into it
+  std::vector<connection*> idle_;          // open loop, LIFO: the warmest connection goes first
+  std::vector<connection*> ready_to_send_; // closed loop: replied during this batch of events
+  std::deque<int64_t> queue_; // open loop: origins of arrivals waiting for a connection
   std::vector<bool> head_requests_;
   std::mt19937_64 rng_;
   std::exponential_distribution<double> gap_{1.0};
@@ -546,7 +549,7 @@ void worker::start_write(connection& c, int64_t now) {
 void worker::write_some(connection& c, int64_t now) {
   while (c.out_offset < c.out->size()) {
     ssize_t n =
-      send(c.fd, c.out->data() + c.out_offset, c.out->size() - c.out_offset, MSG_NOSIGNAL);
+        send(c.fd, c.out->data() + c.out_offset, c.out->size() - c.out_offset, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_offset += static_cast<size_t>(n);
       if (in_window(now))
@@ -583,8 +586,7 @@ void worker::on_event(connection& c, uint32_t events, int64_t now) {
   if (c.phase == conn_phase::writing && (events & EPOLLOUT))
     write_some(c, now);
   // A failed write may have replaced the socket: the event was for the old one.
-  if (c.fd == fd && c.phase != conn_phase::connecting
-      && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+  if (c.fd == fd && c.phase != conn_phase::connecting && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     on_readable(c, now);
 }
 
@@ -607,6 +609,7 @@ void worker::on_connected(connection& c, int64_t now) {
 void worker::on_readable(connection& c, int64_t now) {
   for (;;) {
     ssize_t n = recv(c.fd, buffer_.data(), buffer_.size(), 0);
+    now = now_ns(); // a reply completes when its last bytes have been read
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -653,6 +656,8 @@ void worker::complete(connection& c, int64_t now, bool must_close) {
     int status = c.parser.status();
     ++result_.status_counts[status >= 100 && status < 600 ? status : 0];
     result_.latency.record(static_cast<uint64_t>(std::max<int64_t>(0, now - c.origin_ns)));
+  } else if (now >= plan_.window_end_ns && in_window(c.origin_ns)) {
+    ++result_.unfinished; // it was still pending when the window closed
   }
   ++total_completed_;
   if (c.parser.status() >= 400)
@@ -663,7 +668,11 @@ void worker::complete(connection& c, int64_t now, bool must_close) {
   else
     c.phase = conn_phase::idle;
   if (!open_loop_) {
-    if (now < plan_.window_end_ns)
+    // Its next request goes out after this batch of events, like wrk's, which writes on the
+    // next loop turn; a closed connection reconnects at once.
+    if (now < plan_.window_end_ns && c.phase == conn_phase::idle)
+      ready_to_send_.push_back(&c);
+    else if (now < plan_.window_end_ns)
       assign(c, now, now);
   } else if (c.phase == conn_phase::idle) {
     become_idle(c, now);
@@ -756,8 +765,8 @@ void worker::housekeeping(int64_t now) {
   for (auto& c : conns_) {
     if (c.has_request && c.phase != conn_phase::closed && now - c.origin_ns >= timeout)
       fail(c, error_kind::timeout, now);
-    if (!open_loop_ && c.phase == conn_phase::closed && !c.has_request
-        && now >= c.retry_at_ns && now < plan_.window_end_ns)
+    if (!open_loop_ && c.phase == conn_phase::closed && !c.has_request && now >= c.retry_at_ns &&
+        now < plan_.window_end_ns)
       assign(c, now, now);
   }
   while (!queue_.empty() && now - queue_.front() >= timeout) {
@@ -779,6 +788,12 @@ void worker::wait_for_events(int64_t until_ns) {
     return;
   for (int i = 0; i < n; ++i) // a fresh clock per reply: a batch takes microseconds
     on_event(*static_cast<connection*>(events[i].data.ptr), events[i].events, now_ns());
+  for (connection* c : ready_to_send_) // closed loop: latency runs from each send
+    if (c->phase == conn_phase::idle && !c->has_request) {
+      int64_t now = now_ns();
+      assign(*c, now, now);
+    }
+  ready_to_send_.clear();
 }
 
 void worker::finish() {
@@ -856,8 +871,8 @@ std::string validate_load_options(const load_options& o) {
   if (o.rate_per_s == 0 && o.connections < 1)
     return "connections must be >= 1; was 0";
   if (o.rate_per_s > 0 && o.max_connections < o.threads)
-    return "max_connections must be >= threads (" + std::to_string(o.threads) + "); was "
-           + std::to_string(o.max_connections);
+    return "max_connections must be >= threads (" + std::to_string(o.threads) + "); was " +
+           std::to_string(o.max_connections);
   if (o.duration.count() <= 0)
     return "duration must be > 0";
   if (o.warmup.count() < 0)
@@ -887,8 +902,9 @@ std::string probe_connect(const std::string& host, uint16_t port,
   return err == 0 ? std::string() : std::strerror(err);
 }
 
-bool run_load(const load_options& opts, const std::function<void(const load_progress&)>& on_progress,
-              load_result& result, std::string& error) {
+bool run_load(const load_options& opts,
+              const std::function<void(const load_progress&)>& on_progress, load_result& result,
+              std::string& error) {
   error = validate_load_options(opts);
   if (!error.empty())
     return false;
@@ -912,7 +928,7 @@ bool run_load(const load_options& opts, const std::function<void(const load_prog
     plan.rate_per_s = opts.rate_per_s / static_cast<double>(threads);
     // Even spacing over all threads: thread i's arrivals sit i/rate after thread 0's.
     plan.first_arrival_ns =
-      base.start_ns + (open_loop ? static_cast<int64_t>(1e9 * i / opts.rate_per_s) : 0);
+        base.start_ns + (open_loop ? static_cast<int64_t>(1e9 * i / opts.rate_per_s) : 0);
     plan.seed = opts.seed * 7919 + i;
     workers.push_back(std::make_unique<worker>(opts, addr, plan, progress[i]));
   }

@@ -2,8 +2,9 @@
 // keep-alive sockets and measures the latency of every reply.
 //
 // Two shapes of load:
-//  - closed loop (rate_per_s == 0): `connections` connections; each sends its next request as
-//    soon as the previous reply has arrived. Latency runs from the send.
+//  - closed loop (rate_per_s == 0): `connections` connections; each sends its next request when
+//    the previous reply has arrived (once the event loop has read the replies that arrived with
+//    it, as wrk does). Latency runs from the send.
 //  - open loop (rate_per_s > 0): arrivals are scheduled at a fixed rate (evenly spaced) or as a
 //    Poisson process, whatever the replies do. Each arrival goes out on an idle connection, on a
 //    new one while fewer than `max_connections` are open, or waits in a queue for one. Latency
@@ -129,9 +130,9 @@ const char* to_string(error_kind kind);
 
 /// Totals of the measured window of one run.
 struct load_result {
-  double measured_s = 0;        ///< the window's length
-  uint64_t completed = 0;       ///< replies with any HTTP status
-  uint64_t sent = 0;            ///< requests whose sending started in the window
+  double measured_s = 0;  ///< the window's length
+  uint64_t completed = 0; ///< replies with any HTTP status
+  uint64_t sent = 0;      ///< requests whose sending started in the window
   /// Replies per status code; index 0 counts codes outside [100, 599].
   std::array<uint64_t, 600> status_counts{};
   std::array<uint64_t, error_kind_count> errors{};
@@ -171,7 +172,8 @@ std::string probe_connect(const std::string& host, uint16_t port,
 /// closes. `on_progress` (may be empty) is called on the calling thread once a second.
 /// Returns false with `error` set when the options are invalid or the host cannot be resolved;
 /// socket and HTTP failures during the run are counted in the result instead.
-bool run_load(const load_options& opts, const std::function<void(const load_progress&)>& on_progress,
-              load_result& result, std::string& error);
+bool run_load(const load_options& opts,
+              const std::function<void(const load_progress&)>& on_progress, load_result& result,
+              std::string& error);
 
 } // namespace serve::bench
