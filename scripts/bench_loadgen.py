@@ -224,8 +224,7 @@ def run_perf_analyzer(pa, port, model, input_name, concurrency, seconds, tmp):
     csv_path = os.path.join(tmp, "pa.csv")
     cmd = [pa, "-m", model, "-u", "127.0.0.1:%d" % port, "-i", "http",
            "--concurrency-range", "%d:%d" % (concurrency, concurrency),
-           "--measurement-interval", str(seconds * 1000), "--shape", "%s:1,4" % input_name,
-           "-f", csv_path]
+           "--measurement-interval", str(seconds * 1000), "-f", csv_path]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 20 + 120)
     if out.returncode != 0:
         raise RuntimeError("perf_analyzer failed (%d): %s\n%s" % (
