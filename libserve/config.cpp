@@ -377,10 +377,12 @@ maybe_error check_known_class(const std::string& path, const std::string& class_
 
 maybe_error parse_model(const json& value, const std::string& path, model_spec& model) {
   object_reader obj(value, path);
-  obj.allow({"uri", "labels", "features"})
+  obj.allow({"uri", "labels", "features", "registry_uri", "poll_interval_s"})
       .require("uri")
       .string("uri", false, model.uri)
-      .string("labels", true, model.labels);
+      .string("labels", true, model.labels)
+      .string("registry_uri", false, model.registry_uri)
+      .number("poll_interval_s", false, model.poll_interval_s);
   if (obj.error || !obj.field("features"))
     return obj.error;
   auto path_of_features = obj.path_of("features");
@@ -597,9 +599,10 @@ maybe_error parse_application(const json& value, const std::string& path,
                               const config_parse_options& opts, application_config& app) {
   object_reader obj(value, path);
   std::vector<std::vector<graph_reference>> refs;
-  obj.allow({"name", "route_prefix", "ingress", "deployments"})
+  obj.allow({"name", "route_prefix", "ingress", "deployments", "registry_uri"})
       .require("name")
       .string("name", false, app.name)
+      .string("registry_uri", false, app.registry_uri)
       .string("route_prefix", true, app.route_prefix)
       .then([&] { return check_route_prefix(app.route_prefix, obj.path_of("route_prefix")); })
       .require("deployments")
@@ -644,7 +647,8 @@ maybe_error parse_document(const json& doc, const config_parse_options& opts,
   if (!doc.IsObject())
     return error_at("", "the config must be a JSON object; was " + type_with_article(doc));
   object_reader root(doc, "");
-  root.allow({"http_options", "applications"})
+  root.allow({"http_options", "applications", "registry_uri"})
+      .string("registry_uri", false, config.registry_uri)
       .then([&]() -> maybe_error {
         const json* http = root.field("http_options");
         return http ? parse_http_options(*http, config.http) : std::nullopt;
@@ -653,6 +657,11 @@ maybe_error parse_document(const json& doc, const config_parse_options& opts,
       .then([&] {
         return parse_applications(*root.field("applications"), opts, config.applications);
       });
+  // A model without its own registry_uri uses its application's, else the config's.
+  for (auto& app : config.applications)
+    for (auto& dep : app.deployments)
+      if (dep.type == deployment_config::kind::model && dep.model.registry_uri.empty())
+        dep.model.registry_uri = app.registry_uri.empty() ? config.registry_uri : app.registry_uri;
   return root.error;
 }
 

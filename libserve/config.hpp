@@ -35,6 +35,13 @@ struct model_spec {
   std::string labels;
   /// Optional feature order: requests may then be objects {"<feature>": value, ...} (one row).
   std::vector<std::string> features;
+  /// Where registry URIs (models:/..., runs:/...) are resolved: an MLflow file store folder,
+  /// sqlite:///path/mlflow.db or a tracking server http://host:port. The model's own
+  /// "registry_uri", else its application's, else the config's top-level one; "" = none.
+  std::string registry_uri;
+  /// How often a model pinned to an alias, stage or "latest" asks its registry for a newer
+  /// version (seconds, > 0).
+  double poll_interval_s = 10.0;
 };
 
 /// The model spec as a JSON object ({"uri", "labels", "features"}), as the executor reads it.
@@ -86,6 +93,8 @@ struct application_config {
   /// The deployment that receives HTTP requests. Defaults to the only deployment when there is one.
   std::string ingress;
   std::vector<deployment_config> deployments;
+  /// "registry_uri" of the application (see model_spec::registry_uri), or "".
+  std::string registry_uri;
 
   const deployment_config* find(const std::string& deployment) const;
 };
@@ -111,6 +120,8 @@ struct http_options {
 
 struct serve_config {
   http_options http;
+  /// Top-level "registry_uri" (see model_spec::registry_uri), or "".
+  std::string registry_uri;
   std::vector<application_config> applications;
 };
 

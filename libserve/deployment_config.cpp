@@ -60,6 +60,9 @@ struct json_maker {
         list.PushBack(text(f), alloc);
       obj.AddMember("features", list, alloc);
     }
+    if (!spec.registry_uri.empty())
+      obj.AddMember("registry_uri", text(spec.registry_uri), alloc);
+    obj.AddMember("poll_interval_s", number(spec.poll_interval_s), alloc);
     return obj;
   }
 };

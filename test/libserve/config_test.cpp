@@ -258,7 +258,7 @@ TEST_CASE("unknown fields in batching, model and graph objects are refused") {
         "max_batch_size, batch_wait_timeout_s, max_concurrent_batches");
   CHECK(error_text(one_app(R"({"name":"M","model":{"uri":"m.onnx","version":2}})")) ==
         "applications[0].deployments[0].model.version: unknown field; expected one of: uri, "
-        "labels, features");
+        "labels, features, registry_uri, poll_interval_s");
   CHECK(error_text(
             one_app(R"({"name":"A","class":"C"},{"name":"G","graph":{"sequence":["A"],"order":1}})",
                     R"("ingress":"G",)")) ==
@@ -399,6 +399,24 @@ TEST_CASE("a route_prefix must start with a slash") {
         R"(applications[0].route_prefix: must start with "/"; was "api")");
   CHECK(error_text(one_app(R"({"name":"D","class":"C"})", R"("route_prefix":"",)")) ==
         R"(applications[0].route_prefix: must start with "/"; was "")");
+}
+
+TEST_CASE("registry_uri is taken from the model, else its application, else the top level") {
+  serve_config config = accepted(R"({"registry_uri": "/top", "applications": [
+      {"name": "a", "route_prefix": "/a", "registry_uri": "sqlite:///app.db", "deployments": [
+        {"name": "M", "model": {"uri": "models:/m/1"}},
+        {"name": "N", "model": {"uri": "models:/n/1", "registry_uri": "/own",
+                                "poll_interval_s": 2.5}}], "ingress": "M"},
+      {"name": "b", "route_prefix": "/b", "deployments": [
+        {"name": "M", "model": {"uri": "models:/m@prod"}}]}]})");
+  CHECK(config.applications[0].deployments[0].model.registry_uri == "sqlite:///app.db");
+  CHECK(config.applications[0].deployments[1].model.registry_uri == "/own");
+  CHECK(config.applications[0].deployments[1].model.poll_interval_s == 2.5);
+  CHECK(config.applications[0].deployments[0].model.poll_interval_s == 10.0);
+  CHECK(config.applications[1].deployments[0].model.registry_uri == "/top");
+  CHECK(error_text(R"({"applications": [{"name": "a", "deployments": [
+      {"name": "M", "model": {"uri": "x", "poll_interval_s": 0}}]}]})") ==
+        "applications[0].deployments[0].model.poll_interval_s: must be > 0; was 0");
 }
 
 TEST_CASE("the v2 protocol's and the metrics' paths are not route prefixes") {
