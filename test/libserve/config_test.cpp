@@ -230,7 +230,7 @@ TEST_CASE("to_string joins path and reason") {
 
 TEST_CASE("an unknown top-level field is refused by name") {
   CHECK(error_text(R"({"aplications": []})") ==
-        "aplications: unknown field; expected one of: http_options, applications");
+        "aplications: unknown field; expected one of: http_options, applications, registry_uri");
 }
 
 TEST_CASE("an unknown http_options field is refused with its path") {
@@ -242,7 +242,7 @@ TEST_CASE("an unknown http_options field is refused with its path") {
 TEST_CASE("an unknown application field lists the expected ones") {
   CHECK(error_text(one_app(R"({"name":"D","class":"C"})", R"("routeprefix":"/x",)")) ==
         "applications[0].routeprefix: unknown field; expected one of: name, route_prefix, "
-        "ingress, deployments");
+        "ingress, deployments, registry_uri");
 }
 
 TEST_CASE("an unknown deployment field such as autoscaling_config is refused") {
