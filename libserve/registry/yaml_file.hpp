@@ -1,0 +1,25 @@
+// Reading the YAML files MLflow writes (meta.yaml, MLmodel) with yaml-cpp (Debian's
+// libyaml-cpp-dev), with errors that name the file. Used by the file store and the MLmodel
+// reader; not part of the registry's public API.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+namespace serve::registry {
+
+/// Parses the YAML mapping in `path`. Throws serve_exception: not_found when the file does not
+/// exist, invalid_argument naming the file when it cannot be read, is not YAML or is not a
+/// mapping.
+YAML::Node read_yaml_map(const std::string& path);
+
+/// The scalar `key` of `map` as text; "" when absent or null. Throws
+/// serve_exception(invalid_argument) naming `path` and the key when it is a list or mapping.
+std::string yaml_scalar(const YAML::Node& map, const std::string& key, const std::string& path);
+
+/// Parses a version number ("3"); throws serve_exception(invalid_argument) naming `what`.
+int64_t parse_version_number(const std::string& text, const std::string& what);
+
+} // namespace serve::registry
