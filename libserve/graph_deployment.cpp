@@ -34,7 +34,9 @@ std::string quoted(const std::string& name) {
 
 /// A sub-call: the original request's id, method, path and query with a new body.
 request with_body(const request& original, std::string body) {
-  return request{original.id, original.method, original.path, original.query, std::move(body)};
+  request next{original.id, original.method, original.path, original.query, std::move(body), {},
+               original.received_ns};
+  return next;
 }
 
 /// Parses a sub-call's response; a body that is not JSON fails with errc::internal.
