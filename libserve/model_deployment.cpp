@@ -11,6 +11,9 @@
 #include "libserve/model_stats.hpp"
 #include "libserve/onnx/model.hpp"
 #include "libserve/payload.hpp"
+#include "libserve/registry/mlmodel.hpp"
+#include "libserve/registry/model_uri.hpp"
+#include "libserve/registry/registry_store.hpp"
 #include "libserve/v2_protocol.hpp"
 
 namespace serve {
@@ -100,18 +103,52 @@ std::map<std::string, std::string> load_labels(const std::string& path) {
   return labels;
 }
 
-std::string resolve_model_path(const std::string& uri) {
+/// Where a model's files are, and which registry version they are.
+struct located_model {
+  /// The .onnx file to load.
+  std::string model_path;
+  /// Its folder (where a relative labels file is also looked for).
+  std::string dir;
+  /// The registry version ("" for local paths and runs:/).
+  std::string version;
+  /// "models:/iris@production -> version 3", or the path.
+  std::string resolved;
+};
+
+/// A local .onnx file, a model folder (MLmodel or model.onnx), or a registry URI resolved
+/// against `registry_uri` (an MLflow file store, SQLite store or tracking server).
+located_model locate_model(const std::string& uri, const std::string& registry_uri) {
   namespace fs = std::filesystem;
-  for (const char* scheme : {"models:/", "runs:/", "http://", "https://", "sqlite:/"})
-    if (uri.rfind(scheme, 0) == 0)
-      throw serve_exception(errc::invalid_argument,
-                            "model uri \"" + uri + "\": registry URIs are not supported in this "
-                            "build yet; give the path of a .onnx file or of a folder holding "
-                            "model.onnx");
+  auto parsed = registry::model_uri::parse(uri);
+  if (!parsed.needs_registry()) {
+    std::error_code ec;
+    if (!fs::is_directory(parsed.path, ec))
+      return {parsed.path, fs::path(parsed.path).parent_path().string(), "", parsed.path};
+    auto folder = registry::read_model_folder(parsed.path);
+    return {folder.model_path, folder.dir, "", parsed.path};
+  }
+  if (registry_uri.empty())
+    throw serve_exception(errc::invalid_argument,
+                          "model uri \"" + uri + "\" names a registry entry: set \"registry_uri\" "
+                          "(on the model, its application or the config's top level) to an MLflow "
+                          "file store folder, sqlite:///path/to/mlflow.db or http://host:port");
+  auto store = registry::open_registry(registry_uri, "");
+  auto found = store->resolve(parsed);
+  auto folder = registry::read_model_folder(found.local_dir);
+  return {folder.model_path, folder.dir, found.version,
+          found.description + " (" + store->describe() + ")"};
+}
+
+/// The labels file: as given, or, for a relative path that does not exist, inside the model's
+/// folder (registry models carry it as an artifact).
+std::string labels_path(const std::string& labels, const std::string& model_dir) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_directory(uri, ec))
-    return (fs::path(uri) / "model.onnx").string();
-  return uri;
+  if (labels.empty() || fs::path(labels).is_absolute() || fs::exists(labels, ec)
+      || model_dir.empty())
+    return labels;
+  auto inside = fs::path(model_dir) / labels;
+  return fs::exists(inside, ec) ? inside.string() : labels;
 }
 
 class onnx_deployment : public deployment {
@@ -122,8 +159,15 @@ public:
     if (cfg.HasMember("features"))
       for (auto& f : cfg["features"].GetArray())
         features_.emplace_back(f.GetString());
-    model_ = onnx_model::load(resolve_model_path(uri_));
-    labels_ = load_labels(cfg.HasMember("labels") ? cfg["labels"].GetString() : "");
+    const std::string registry_uri = cfg.HasMember("registry_uri") && cfg["registry_uri"].IsString()
+                                       ? cfg["registry_uri"].GetString()
+                                       : "";
+    auto located = locate_model(uri_, registry_uri);
+    version_ = located.version;
+    resolved_ = located.resolved;
+    model_ = onnx_model::load(located.model_path);
+    labels_ = load_labels(
+      labels_path(cfg.HasMember("labels") ? cfg["labels"].GetString() : "", located.dir));
     for (auto& in : model_->info().inputs) {
       batchable_ &= in.has_shape && !in.dims.empty() && in.dims[0] < 0;
       v2_inputs_.push_back(signature_of(in));
@@ -161,6 +205,8 @@ private:
   void write_result(json_writer& w, const std::vector<value>& outputs, int64_t row) const;
 
   std::string uri_;
+  /// The registry version served ("" for a local model) and how the uri resolved.
+  std::string version_, resolved_;
   std::vector<std::string> features_;
   std::map<std::string, std::string> labels_;
   std::shared_ptr<const onnx_model> model_;
@@ -194,6 +240,10 @@ std::string onnx_deployment::describe() const {
   w.StartObject();
   w.Key("uri");
   w.String(uri_.c_str());
+  w.Key("version");
+  w.String(version_.c_str());
+  w.Key("resolved");
+  w.String(resolved_.c_str());
   w.Key("inputs");
   write_values(info.inputs);
   w.Key("outputs");

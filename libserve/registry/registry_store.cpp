@@ -1,4 +1,5 @@
 #include "libserve/registry/registry_store.hpp"
+#include "libserve/registry/tracking_server_store.hpp"
 
 #include <cstring>
 #include <filesystem>
@@ -48,8 +49,7 @@ std::unique_ptr<registry_store> open_registry(const std::string& registry_uri,
                           "registry_uri is empty; give " + std::string(accepted));
   auto scheme = uri_scheme(registry_uri);
   if (scheme == "http" || scheme == "https")
-    refuse(registry_uri, "MLflow tracking servers are handled elsewhere, not by the local "
-                         "registry readers");
+    return open_tracking_server_store(registry_uri, base_dir); // https refused there, clearly
   if (scheme == "sqlite")
     return std::make_unique<mlflow_sqlite_store>(sqlite_path(registry_uri), base_dir);
   if (scheme == "file")

@@ -9,8 +9,9 @@
 //   - MLflow file store: a folder (mlruns/) or a file: URI           -> mlflow_file_store
 //   - MLflow SQLite store: sqlite:///relative.db, sqlite:////abs.db   -> mlflow_sqlite_store
 //     (also a plain path to an existing SQLite file)
-//   - MLflow tracking server: http(s)://host:port. Not here: a store that downloads artifacts
-//     into a local cache implements the same interface, and resolve() returns the cache folder.
+//   - MLflow tracking server: http://host:port -> mlflow_tracking_server_store
+//     (tracking_server_store.hpp): downloads artifacts into a local cache, atomically, and
+//     resolve() returns the cache folder.
 //
 // Semantics follow MLflow's registry (see local_store.hpp): deleted versions are absent,
 // `latest` is the highest version left, a stage picks the highest version in it.
@@ -89,7 +90,7 @@ public:
 /// Opens the registry that `registry_uri` names. Relative paths (plain, file:relative,
 /// sqlite:///relative.db) are taken relative to `base_dir` (the configuration file's folder;
 /// "" = the current directory). Throws serve_exception: invalid_argument for a URI it cannot
-/// use (http(s):// tracking servers are handled elsewhere; other databases are not supported),
+/// use (https:// and other databases are not supported),
 /// not_found when the folder or database file does not exist.
 std::unique_ptr<registry_store> open_registry(const std::string& registry_uri,
                                               const std::string& base_dir);

@@ -61,7 +61,7 @@ replica_actor::behavior_type echo_replica(replica_actor::pointer self, std::stri
     [=](serve::init_atom) { return init_reply(self); },
     [=](call_atom, call_request& req) -> call_reply {
       log->add(req.body);
-      return call_reply{name + ":" + req.body, "text/plain"};
+      return call_reply{name + ":" + req.body, "text/plain", 0, {}};
     },
     [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
     [](serve::flush_atom) {},
@@ -91,7 +91,7 @@ replica_actor::behavior_type holding_replica(replica_actor::stateful_pointer<hol
       st.log->add(req.body);
       if (st.credits > 0) {
         --st.credits;
-        return call_reply{st.label + ":" + req.body, "text/plain"};
+        return call_reply{st.label + ":" + req.body, "text/plain", 0, {}};
       }
       auto rp = self->make_response_promise<call_reply>();
       st.held.emplace_back(req.body, rp);
@@ -106,7 +106,7 @@ replica_actor::behavior_type holding_replica(replica_actor::stateful_pointer<hol
       }
       auto [body, rp] = std::move(st.held.front());
       st.held.pop_front();
-      rp.deliver(call_reply{st.label + ":" + body, "text/plain"});
+      rp.deliver(call_reply{st.label + ":" + body, "text/plain", 0, {}});
     },
     [=](serve::abort_atom) { self->quit(caf::exit_reason::user_shutdown); },
   };

@@ -160,12 +160,12 @@ def test_a_failing_constructor_stops_start_up_with_its_message():
     assert "model file is missing (on purpose)" in out.stderr, out.stderr
 
 
-def test_a_registry_uri_is_refused_clearly_until_registries_are_supported():
+def test_a_registry_uri_without_a_registry_is_refused_naming_what_to_set():
     cfg = config(app("m", "/m", [{"name": "M", "model": {"uri": "models:/iris@production"}}]))
     out = run_with_config(cfg, "run", "--port", "0")
     assert out.returncode == 1, (out.returncode, out.stderr)
     assert "models:/iris@production" in out.stderr, out.stderr
-    assert "registry URIs" in out.stderr, out.stderr
+    assert "registry_uri" in out.stderr, out.stderr
 
 
 def test_every_command_has_help():

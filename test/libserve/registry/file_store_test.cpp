@@ -163,8 +163,8 @@ TEST_CASE("mlflow registry: open_registry refuses what it cannot read") {
       error_of([&] { open_registry((tmp.path() / "nope").string(), ""); }, errc::not_found),
       "is not a folder"));
   CHECK(
-      contains(error_of([] { open_registry("http://127.0.0.1:5000", ""); }, errc::invalid_argument),
-               "tracking servers are handled elsewhere"));
+      contains(error_of([] { open_registry("https://127.0.0.1:5000", ""); }, errc::invalid_argument),
+               "https is not supported"));
   CHECK(contains(
       error_of([] { open_registry("postgresql://db/mlflow", ""); }, errc::invalid_argument),
       "scheme 'postgresql:' is not supported"));
