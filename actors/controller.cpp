@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/controller_state.hpp"
+#include "actors/registry_watcher.hpp"
 #include "actors/replica.hpp"
 #include "actors/router.hpp"
 #include "libserve/deployment.hpp"
@@ -71,6 +72,77 @@ void publish_replicas(controller_pointer self, deployment_record& dep, bool clos
 void check_pending(controller_pointer self);
 void reconcile(controller_pointer self, application_record& app, deployment_record& dep);
 
+/// A registry roll's new version failed to load: the previous generation keeps serving, the
+/// status says why, and the version is tried again after a doubling backoff.
+void abandon_registry_roll(controller_pointer self, application_record& app,
+                           deployment_record& dep, const std::string& reason) {
+  auto version = dep.rolling_to;
+  dep.rolling_to.clear();
+  dep.generation = dep.generation_before_roll;
+  dep.failed_version = version;
+  dep.backoff_s = std::min(300.0, dep.backoff_s > 0 ? dep.backoff_s * 2
+                                                    : std::max(1.0, dep.cfg.model.poll_interval_s));
+  dep.retry_at_s = wall_clock_s() + dep.backoff_s;
+  dep.registry_message = "version " + version + " of " + dep.cfg.model.uri + " failed to load ("
+                         + reason + "); still serving version " + dep.serving_version()
+                         + "; next try in " + std::to_string(static_cast<int>(dep.backoff_s))
+                         + " s";
+  log_line(app.cfg.name + "/" + dep.cfg.name + ": " + dep.registry_message);
+  reconcile(self, app, dep);
+}
+
+/// A watcher's report: roll the deployment when its URI now names another version.
+void on_registry_version(controller_pointer self, const registry_version& report) {
+  auto a = self->state.apps.find(report.application);
+  if (a == self->state.apps.end())
+    return;
+  auto d = a->second.deployments.find(report.deployment);
+  if (d == a->second.deployments.end() || self->state.draining)
+    return;
+  auto& dep = d->second;
+  const auto serving = dep.serving_version();
+  if (!report.error.empty()) {
+    dep.registry_message = "registry not readable (" + report.error + "); still serving version "
+                           + serving;
+    return;
+  }
+  if (!dep.failure.empty() || dep.unloaded || report.version == dep.rolling_to
+      || serving.empty()) // not serving yet: the replicas starting resolve the URI themselves
+    return;
+  if (report.version == serving) {
+    if (dep.failed_version.empty() || dep.failed_version == serving)
+      dep.registry_message.clear();
+    return;
+  }
+  if (report.version == dep.failed_version && wall_clock_s() < dep.retry_at_s)
+    return;
+  log_line(a->second.cfg.name + "/" + dep.cfg.name + ": " + dep.cfg.model.uri + " is now version "
+           + report.version + " (serving " + serving + "); rolling");
+  dep.rolling_to = report.version;
+  dep.generation_before_roll = dep.generation;
+  ++dep.generation;
+  reconcile(self, a->second, dep);
+}
+
+/// Starts, restarts or stops the registry watcher of a model deployment as its config says.
+void update_watcher(controller_pointer self, application_record& app, deployment_record& dep) {
+  if (dep.watcher) {
+    self->send_exit(dep.watcher, caf::exit_reason::user_shutdown);
+    dep.watcher = nullptr;
+  }
+  if (dep.cfg.type != deployment_config::kind::model || !needs_registry_watch(dep.cfg.model.uri)
+      || dep.cfg.model.registry_uri.empty())
+    return;
+  registry_watch_options opts;
+  opts.application = app.cfg.name;
+  opts.deployment = dep.cfg.name;
+  opts.uri = dep.cfg.model.uri;
+  opts.registry_uri = dep.cfg.model.registry_uri;
+  opts.interval = std::chrono::milliseconds(
+    static_cast<int64_t>(std::max(0.05, dep.cfg.model.poll_interval_s) * 1000));
+  dep.watcher = spawn_registry_watcher(self->system(), self, std::move(opts));
+}
+
 void start_replica(controller_pointer self, application_record& app, deployment_record& dep) {
   replica_options opts;
   opts.exec.application = app.cfg.name;
@@ -127,11 +199,15 @@ void start_replica(controller_pointer self, application_record& app, deployment_
           return;
         auto info = to_error_info(err);
         log_line("replica of " + app_name + "/" + dep_name + " failed to start: " + info.message);
-        d->failure = info.message;
         for (auto& r : d->replicas)
           if (r.handle == handle)
             r.phase = replica_phase::stopping;
         self->send_exit(handle, caf::exit_reason::user_shutdown);
+        if (!d->rolling_to.empty()) {
+          abandon_registry_roll(self, *a, *d, info.message);
+          return;
+        }
+        d->failure = info.message;
         publish_replicas(self, *d);
         check_pending(self);
       });
@@ -159,6 +235,13 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
     if (i->generation == dep.generation && i->phase != replica_phase::stopping)
       stop_replica(self, *i);
   bool whole = dep.running_current() == target;
+  if (whole && !dep.rolling_to.empty() && dep.serving_version() == dep.rolling_to) {
+    log_line(app.cfg.name + "/" + dep.cfg.name + ": now serving version " + dep.rolling_to);
+    dep.rolling_to.clear();
+    dep.failed_version.clear();
+    dep.backoff_s = 0;
+    dep.registry_message.clear();
+  }
   for (auto& r : dep.replicas)
     if (r.generation != dep.generation && r.phase != replica_phase::stopping
         && (whole || r.phase == replica_phase::starting))
@@ -183,6 +266,7 @@ void create_deployment(controller_pointer self, application_record& app,
   app.directory->set(cfg.name, dep.router);
   auto& stored = app.deployments.emplace(cfg.name, std::move(dep)).first->second;
   reconcile(self, app, stored);
+  update_watcher(self, app, stored);
 }
 
 bool same_batching(const deployment_config& a, const deployment_config& b) {
@@ -199,9 +283,15 @@ void update_deployment(controller_pointer self, application_record& app, deploym
   bool replace = !dep.cfg.same_code(cfg) || dep.cfg.batching.has_value() != cfg.batching.has_value()
                  || !dep.failure.empty();
   bool reconfigure = dep.cfg.user_config_json != cfg.user_config_json || !same_batching(dep.cfg, cfg);
+  bool rewatch = dep.cfg.model.uri != cfg.model.uri
+                 || dep.cfg.model.registry_uri != cfg.model.registry_uri
+                 || dep.cfg.model.poll_interval_s != cfg.model.poll_interval_s;
   dep.cfg = cfg;
   dep.warning = cfg.batching_warning();
+  if (rewatch)
+    update_watcher(self, app, dep);
   if (replace) {
+    dep.rolling_to.clear();
     ++dep.generation; // rolling replacement
     dep.failure.clear();
   } else if (reconfigure) {
@@ -217,6 +307,8 @@ void delete_deployment(controller_pointer self, application_record& app, const s
   if (i == app.deployments.end())
     return;
   app.directory->erase(name);
+  if (i->second.watcher)
+    self->send_exit(i->second.watcher, caf::exit_reason::user_shutdown);
   for (auto& r : i->second.replicas)
     stop_replica(self, r);
   publish_replicas(self, i->second, true); // the router finishes in-flight calls, then quits
@@ -448,6 +540,7 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
     [=](unload_atom, std::string& model) -> caf::result<apply_result> {
       return load_model(self, model, false);
     },
+    [=](registry_atom, registry_version& report) { on_registry_version(self, report); },
     [=](status_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       collect_status(self, rp);
@@ -466,6 +559,8 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
       st.draining = true;
       for (auto& [_, app] : st.apps)
         for (auto& [__, dep] : app.deployments) {
+          if (dep.watcher)
+            self->send_exit(dep.watcher, caf::exit_reason::user_shutdown);
           for (auto& r : dep.replicas) {
             r.phase = replica_phase::stopping;
             self->send_exit(r.handle, caf::exit_reason::user_shutdown);

@@ -46,6 +46,19 @@ bool deployment_record::has_old_generation() const {
   return false;
 }
 
+std::string deployment_record::serving_version() const {
+  for (auto& r : replicas) {
+    if (r.phase != replica_phase::running || r.generation != generation || r.description.empty())
+      continue;
+    rapidjson::Document doc;
+    doc.Parse(r.description.c_str());
+    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("version")
+        && doc["version"].IsString())
+      return doc["version"].GetString();
+  }
+  return "";
+}
+
 std::string deployment_record::status() const {
   if (!failure.empty())
     return "DEPLOY_FAILED";
@@ -125,7 +138,7 @@ void write_deployment(writer_t& w, const deployment_record& dep, const router_st
            : status == "HEALTHY"       ? "CONFIG_UPDATE_COMPLETED"
                                        : "CONFIG_UPDATE_STARTED");
   w.Key("message");
-  write_string(w, dep.failure);
+  write_string(w, dep.failure.empty() ? dep.registry_message : dep.failure);
   w.Key("warnings");
   w.StartArray();
   if (!dep.warning.empty())

@@ -46,6 +46,23 @@ struct deployment_record {
   /// Unloaded through the v2 repository API: no replicas until loaded again.
   bool unloaded = false;
 
+  // Models pinned to an alias, stage or "latest" (actors/registry_watcher.hpp).
+  /// The watcher polling the registry, or null.
+  caf::actor watcher;
+  /// The version a registry roll is starting replicas for; "" when none runs.
+  std::string rolling_to;
+  /// The generation that served before the roll (restored when the new version fails).
+  uint64_t generation_before_roll = 0;
+  /// A version that failed to load, and when to try it again (wall clock s, doubling backoff).
+  std::string failed_version;
+  double retry_at_s = 0;
+  double backoff_s = 0;
+  /// Why the registry's current version is not serving (unreachable, failed to load), or "".
+  std::string registry_message;
+
+  /// The registry version running replicas of the current generation serve, or "".
+  std::string serving_version() const;
+
   /// Replicas wanted now: num_replicas, or 0 while unloaded.
   size_t target_replicas() const { return unloaded ? 0 : static_cast<size_t>(cfg.num_replicas); }
 

@@ -58,6 +58,7 @@ using controller_actor = caf::typed_actor<
   caf::replies_to<routes_atom>::with<apply_result>,
   caf::replies_to<load_atom, std::string>::with<apply_result>,
   caf::replies_to<unload_atom, std::string>::with<apply_result>,
+  caf::reacts_to<registry_atom, registry_version>,
   caf::reacts_to<abort_atom>,
   caf::replies_to<drain_atom>::with<bool>>;
 

@@ -162,6 +162,22 @@ typename Inspector::result_type inspect(Inspector& f, model_entry& x) {
            x.running_replicas, x.unloaded, x.reason, x.description, x.config_json);
 }
 
+/// A registry watcher's report: the version a deployment's model URI resolves to now, or why
+/// it could not be resolved.
+struct registry_version {
+  std::string application;
+  std::string deployment;
+  std::string version;
+  /// Non-empty when the registry could not be read or the URI not resolved.
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, registry_version& x) {
+  return f(caf::meta::type_name("registry_version"), x.application, x.deployment, x.version,
+           x.error);
+}
+
 /// The controller's answer to a config: the routes and v2 models to serve and load-time
 /// warnings.
 struct apply_result {
@@ -189,6 +205,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(serve, (serve::replica_ready))
   CAF_ADD_TYPE_ID(serve, (serve::apply_result))
   CAF_ADD_TYPE_ID(serve, (serve::model_entry))
+  CAF_ADD_TYPE_ID(serve, (serve::registry_version))
 CAF_END_TYPE_ID_BLOCK(serve)
 
 namespace serve {
@@ -208,5 +225,6 @@ using reap_atom = caf::atom_constant<caf::atom("reap")>;
 using models_atom = caf::atom_constant<caf::atom("models")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using unload_atom = caf::atom_constant<caf::atom("unload")>;
+using registry_atom = caf::atom_constant<caf::atom("registry")>;
 
 } // namespace serve

@@ -1,9 +1,13 @@
 """Models from MLflow registries: models:/ URIs resolved natively against the file store and the
 SQLite store that real MLflow wrote (test/fixtures/mlflow, scripts/make_mlflow_fixtures.py)."""
+import glob
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 
 from harness import ROOT, Server, app, config, main
 from test_lifecycle import run_with_config
@@ -20,11 +24,65 @@ def copied_stores():
     return tmp, os.path.join(tmp, "mlflow")
 
 
-def iris_app(uri, registry_uri):
+def iris_app(uri, registry_uri, **model):
     return config(app("iris", "/regressor", [{
-        "name": "BoostingModel",
-        "model": {"uri": uri, "registry_uri": registry_uri,
-                  "labels": os.path.join(IRIS, "labels.json"), "features": FEATURES}}]))
+        "name": "BoostingModel", "num_replicas": 2,
+        "model": dict({"uri": uri, "registry_uri": registry_uri,
+                       "labels": os.path.join(IRIS, "labels.json"), "features": FEATURES},
+                      **model)}]))
+
+
+def move_alias(mlruns, alias, version):
+    """What MLflow's file store does for set_registered_model_alias: the alias file holds the
+    version. Written atomically (temp + rename), as a writer should."""
+    path = os.path.join(mlruns, "models", "iris", "aliases", alias)
+    with open(path + ".tmp", "w") as f:
+        f.write(str(version))
+    os.replace(path + ".tmp", path)
+
+
+def version_2_model_file(mlruns):
+    """The model.onnx of version 2 (the one that is not the example's iris model)."""
+    with open(os.path.join(IRIS, "model.onnx"), "rb") as f:
+        v1 = hashlib.md5(f.read()).hexdigest()
+    for path in glob.glob(os.path.join(mlruns, "*", "models", "m-*", "artifacts", "model.onnx")):
+        with open(path, "rb") as f:
+            if hashlib.md5(f.read()).hexdigest() != v1:
+                return path
+    raise AssertionError("no version 2 model in " + mlruns)
+
+
+class steady_client:
+    """Sends the guide's setosa request in a loop from a thread; counts replies by status."""
+
+    def __init__(self, server):
+        self.server, self.stop, self.statuses = server, threading.Event(), {}
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        body = {"sepal length": 5.1, "sepal width": 3.5, "petal length": 1.4, "petal width": 0.2}
+        while not self.stop.is_set():
+            r = self.server.post("/regressor", body)
+            key = r.status if r.status != 200 or r.json() == {"result": "setosa"} else "wrong"
+            self.statuses[key] = self.statuses.get(key, 0) + 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
 
 
 def served_model(server):
@@ -81,6 +139,51 @@ def test_unknown_aliases_versions_and_escaping_names_fail_the_deploy_naming_the_
             out = run_with_config(iris_app(uri, mlruns), "run", "--port", "0")
             assert out.returncode == 1, (uri, out.returncode, out.stderr)
             assert expected in out.stderr, (uri, out.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_moving_the_alias_rolls_to_the_new_version_without_a_failed_request():
+    tmp, stores = copied_stores()
+    try:
+        mlruns = os.path.join(stores, "file", "mlruns")
+        cfg = iris_app("models:/iris@production", mlruns, poll_interval_s=0.2)
+        with Server(cfg) as s:
+            assert served_model(s)["version"] == "1"
+            with steady_client(s) as client:
+                time.sleep(0.5)
+                move_alias(mlruns, "production", 2)
+                assert wait_for(lambda: served_model(s)["version"] == "2"), s.status()
+                time.sleep(0.5)
+            assert set(client.statuses) == {200}, client.statuses
+            assert client.statuses[200] > 20, client.statuses
+            # and back: rolls again
+            move_alias(mlruns, "production", 1)
+            assert wait_for(lambda: served_model(s)["version"] == "1"), s.status()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_version_that_fails_to_load_leaves_the_serving_one_and_says_why():
+    tmp, stores = copied_stores()
+    try:
+        mlruns = os.path.join(stores, "file", "mlruns")
+        with open(version_2_model_file(mlruns), "r+b") as f:
+            f.truncate(100)  # a partial model file
+        cfg = iris_app("models:/iris@production", mlruns, poll_interval_s=0.2)
+        with Server(cfg) as s:
+            with steady_client(s) as client:
+                move_alias(mlruns, "production", 2)
+
+                def message():
+                    dep = s.status()["applications"]["iris"]["deployments"]["BoostingModel"]
+                    return dep["message"] if "failed to load" in dep["message"] else None
+                text = wait_for(message)
+                assert text and "version 2" in text and "still serving version 1" in text, text
+            assert set(client.statuses) == {200}, client.statuses
+            assert served_model(s)["version"] == "1"
+            dep = s.status()["applications"]["iris"]["deployments"]["BoostingModel"]
+            assert dep["status"] == "HEALTHY", dep
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
