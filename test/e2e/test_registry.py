@@ -188,5 +188,35 @@ def test_a_version_that_fails_to_load_leaves_the_serving_one_and_says_why():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_one_definition_served_under_several_names_and_uris():
+    """Ray Serve's .options(name=...): the same model definition, instantiated per version, each
+    with its own route and v2 model name."""
+    tmp, stores = copied_stores()
+    try:
+        mlruns = os.path.join(stores, "file", "mlruns")
+
+        def instance(name, prefix, uri):
+            return app(name, prefix, [{"name": name, "model": {
+                "uri": uri, "labels": os.path.join(IRIS, "labels.json"), "features": FEATURES}}])
+        cfg = config(instance("iris_v1", "/iris/v1", "models:/iris/1"),
+                     instance("iris_v2", "/iris/v2", "models:/iris/2"))
+        cfg["registry_uri"] = mlruns
+        with Server(cfg) as s:
+            index = s.post("/v2/repository/index", {}).json()
+            assert sorted(m["name"] for m in index) == ["iris_v1", "iris_v2"], index
+            status = s.status()["applications"]
+            for name, version in (("iris_v1", "1"), ("iris_v2", "2")):
+                assert status[name]["deployments"][name]["model"]["version"] == version
+                r = s.post("/iris/v%s" % version, {"sepal length": 5.1, "sepal width": 3.5,
+                                                   "petal length": 1.4, "petal width": 0.2})
+                assert r.json() == {"result": "setosa"}, r
+                v2 = s.post("/v2/models/%s/infer" % name, {"inputs": [
+                    {"name": "float_input", "datatype": "FP32", "shape": [1, 4],
+                     "data": [6.3, 3.3, 6.0, 2.5]}]})
+                assert v2.status == 200 and v2.json()["model_name"] == name, v2
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     main(globals())
