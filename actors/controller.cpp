@@ -198,11 +198,16 @@ void start_replica(controller_pointer self, application_record& app, deployment_
         if (!d)
           return;
         auto info = to_error_info(err);
-        log_line("replica of " + app_name + "/" + dep_name + " failed to start: " + info.message);
+        bool stale = false; // a replica of a generation given up meanwhile (a failed roll)
         for (auto& r : d->replicas)
-          if (r.handle == handle)
+          if (r.handle == handle) {
+            stale = r.generation != d->generation;
             r.phase = replica_phase::stopping;
+          }
         self->send_exit(handle, caf::exit_reason::user_shutdown);
+        if (stale)
+          return;
+        log_line("replica of " + app_name + "/" + dep_name + " failed to start: " + info.message);
         if (!d->rolling_to.empty()) {
           abandon_registry_roll(self, *a, *d, info.message);
           return;
