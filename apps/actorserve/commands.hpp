@@ -16,6 +16,9 @@ int deploy_command(const std::vector<std::string>& args);
 int check_command(const std::vector<std::string>& args);
 /// `actorserve bench URL`: HTTP load generator (closed or open loop) for any server.
 int bench_command(const std::vector<std::string>& args);
+/// `actorserve registry SUBCOMMAND`: list or write an MLflow registry (models, versions, aliases,
+/// register, alias).
+int registry_command(const std::vector<std::string>& args);
 
 /// Small argument scanner shared by the commands.
 struct arg_reader {

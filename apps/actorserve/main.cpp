@@ -19,6 +19,9 @@ Usage:
   actorserve check CONFIG             validate CONFIG and print warnings; starts nothing
   actorserve bench URL [options]      load generator for any HTTP / v2 server (closed or open
                                       loop; percentiles, CSV, plot)
+  actorserve registry SUBCOMMAND --registry URI
+                                      list models, versions and aliases of a registry; register
+                                      a model folder or set an alias in an MLflow file store
   actorserve COMMAND --help           help for one command
   actorserve --version
 
@@ -49,6 +52,8 @@ int main(int argc, char** argv) {
     return serve::cli::check_command(rest);
   if (command == "bench")
     return serve::cli::bench_command(rest);
+  if (command == "registry")
+    return serve::cli::registry_command(rest);
   std::fprintf(stderr, "actorserve: unknown command \"%s\"\n\n%s", command.c_str(), usage);
   return 2;
 }
