@@ -1,5 +1,8 @@
 #include "actors/registry_watcher.hpp"
 
+#include <algorithm>
+#include <memory>
+
 #include <caf/all.hpp>
 
 #include "libserve/error.hpp"
@@ -27,13 +30,22 @@ registry_version poll_once(const registry_watch_options& opts) {
   return out;
 }
 
+/// Longest wait between polls while the registry cannot be read.
+constexpr std::chrono::milliseconds max_backoff{300'000};
+
 caf::behavior watcher_impl(caf::event_based_actor* self, controller_actor controller,
                            registry_watch_options opts) {
   self->send(self, poll_atom::value);
+  auto next_wait = std::make_shared<std::chrono::milliseconds>(opts.interval);
   return {
     [=](poll_atom) {
-      self->send(controller, registry_atom::value, poll_once(opts));
-      self->delayed_send(self, opts.interval, poll_atom::value);
+      auto report = poll_once(opts);
+      // While the registry cannot be read, wait twice as long each time (up to 5 minutes);
+      // back to the configured interval as soon as it answers.
+      *next_wait = report.error.empty() ? opts.interval
+                                        : std::min(max_backoff, *next_wait * 2);
+      self->send(controller, registry_atom::value, std::move(report));
+      self->delayed_send(self, *next_wait, poll_atom::value);
     },
   };
 }

@@ -5,7 +5,8 @@
 //
 // A detached actor (its own thread): resolving reads files, a database or a tracking server
 // and may block. Protocol: it sends `registry_version{...}` to its parent after each poll,
-// starting right away; it stops when the parent tells it to (exit) or goes away.
+// starting right away; while the registry cannot be read it polls with a doubling backoff (up to
+// 5 minutes), back to the interval once it answers. It stops when told to (exit).
 #pragma once
 
 #include <chrono>

@@ -1,10 +1,10 @@
 """Models from MLflow registries: models:/ URIs resolved natively against the file store and the
 SQLite store that real MLflow wrote (test/fixtures/mlflow, scripts/make_mlflow_fixtures.py)."""
 import glob
-import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -17,10 +17,37 @@ IRIS = os.path.join(ROOT, "apps", "examples", "models", "iris")
 FEATURES = ["sepal length", "sepal width", "petal length", "petal width"]
 
 
+_fresh_stores = []
+
+
+def fresh_stores():
+    """With MLflow installed (ACTORSERVE_MLFLOW_PYTHON, set by scripts/test), a file store and a
+    SQLite store written by MLflow right now, in this test's setup (scripts/make_mlflow_fixtures.py
+    --store, the same content as the committed fixtures); else the committed fixtures, which the
+    same MLflow wrote. Made once per run."""
+    python = os.environ.get("ACTORSERVE_MLFLOW_PYTHON")
+    if not python:
+        return STORES
+    if not _fresh_stores:
+        work = tempfile.mkdtemp(prefix="actorserve-registry-mlflow-")
+        for store in ("file", "sqlite"):
+            subprocess.run([python, os.path.join(ROOT, "scripts", "make_mlflow_fixtures.py"),
+                            "--store", store, work], check=True, stdout=subprocess.DEVNULL,
+                           timeout=300)
+        # Move them: the absolute paths MLflow recorded no longer exist, as on a fresh clone of
+        # the committed fixtures, so the tests also cover relocated stores.
+        moved = work + "-moved"
+        os.rename(work, moved)
+        _fresh_stores.append(moved)
+        work = moved
+        print("stores written by MLflow for this run in " + work, flush=True)
+    return _fresh_stores[0]
+
+
 def copied_stores():
-    """A private copy of the fixture stores (the readers never write, but tests stay apart)."""
+    """A private copy of the stores (the readers never write, but tests stay apart)."""
     tmp = tempfile.mkdtemp(prefix="actorserve-registry-")
-    shutil.copytree(STORES, os.path.join(tmp, "mlflow"))
+    shutil.copytree(fresh_stores(), os.path.join(tmp, "mlflow"))
     return tmp, os.path.join(tmp, "mlflow")
 
 
@@ -42,14 +69,12 @@ def move_alias(mlruns, alias, version):
 
 
 def version_2_model_file(mlruns):
-    """The model.onnx of version 2 (the one that is not the example's iris model)."""
-    with open(os.path.join(IRIS, "model.onnx"), "rb") as f:
-        v1 = hashlib.md5(f.read()).hexdigest()
-    for path in glob.glob(os.path.join(mlruns, "*", "models", "m-*", "artifacts", "model.onnx")):
-        with open(path, "rb") as f:
-            if hashlib.md5(f.read()).hexdigest() != v1:
-                return path
-    raise AssertionError("no version 2 model in " + mlruns)
+    """The model.onnx of registered version 2 (its source is models:/m-<id>, a logged model)."""
+    with open(os.path.join(mlruns, "models", "iris", "version-2", "meta.yaml")) as f:
+        source = [l.split("models:/", 1)[1].strip() for l in f if l.startswith("source:")][0]
+    found = glob.glob(os.path.join(mlruns, "*", "models", source, "artifacts", "model.onnx"))
+    assert len(found) == 1, (source, found)
+    return found[0]
 
 
 class steady_client:
@@ -219,4 +244,8 @@ def test_one_definition_served_under_several_names_and_uris():
 
 
 if __name__ == "__main__":
-    main(globals())
+    try:
+        main(globals())
+    finally:
+        for work in _fresh_stores:
+            shutil.rmtree(work, ignore_errors=True)
