@@ -131,23 +131,8 @@ version_record local_store::pick_version(const model_uri& uri) {
 resolved_model local_store::resolve(const model_uri& uri) {
   resolved_model out;
   switch (uri.kind) {
-  case model_uri_kind::local_path: {
-    auto path = fs::path(uri.path).is_absolute() || base_dir_.empty()
-                    ? join_path(fs::absolute(uri.path).string(), "")
-                    : join_path(base_dir_, uri.path);
-    std::error_code ec;
-    if (!fs::exists(path, ec))
-      missing(uri.text + ": no such folder " + path);
-    if (!fs::is_directory(path, ec))
-      throw serve_exception(errc::invalid_argument,
-                            uri.text + ": " + path +
-                                " is a file; a registry resolves to the folder holding MLmodel "
-                                "or model.onnx");
-    out.local_dir = path;
-    out.source_uri = uri.text;
-    out.description = uri.text + " -> " + path;
-    return out;
-  }
+  case model_uri_kind::local_path:
+    return resolve_local_folder(uri, base_dir_);
   case model_uri_kind::logged_model:
     out.local_dir = logged_model_artifacts(uri.model_id, uri.text, out.source_uri);
     out.description = uri.text + " -> logged model " + uri.model_id;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "libserve/registry/artifact_cache.hpp"
+#include "libserve/registry/model_uri.hpp"
 
 namespace serve::registry {
 namespace {
@@ -25,18 +26,6 @@ constexpr size_t max_error_body = 64 * 1024;
   throw serve_exception(errc::invalid_argument, "registry_uri \"" + uri + "\": " + problem);
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool has_control_char(const std::string& s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f)
-      return true;
-  return false;
-}
 
 std::string millis(std::chrono::milliseconds d) {
   return std::to_string(d.count()) + " ms";
@@ -123,7 +112,7 @@ mlflow_rest_client::mlflow_rest_client(const std::string& server_uri, mlflow_res
                               millis(options_.connect_timeout) + " and " +
                               millis(options_.read_timeout));
   auto colon = server_uri.find("://");
-  auto scheme = colon == std::string::npos ? "" : lower(server_uri.substr(0, colon));
+  auto scheme = colon == std::string::npos ? "" : ascii_lower(server_uri.substr(0, colon));
   if (scheme == "https")
     refuse_uri(server_uri, "https is not supported; reach the tracking server over http "
                            "(a TLS-terminating proxy on the same host works)");

@@ -16,18 +16,6 @@ constexpr const char* forms =
   throw serve_exception(errc::invalid_argument, uri + ": " + problem);
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool has_control_char(const std::string& s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f)
-      return true;
-  return false;
-}
 
 bool all_digits(const std::string& s) {
   if (s.empty())
@@ -116,7 +104,7 @@ model_uri parse_models(const std::string& text, const std::string& rest) {
         refuse(text, "version " + suffix + " is out of range");
       uri.kind = model_uri_kind::version;
       uri.version = std::stoll(suffix);
-    } else if (lower(suffix) == "latest") {
+    } else if (ascii_lower(suffix) == "latest") {
       uri.kind = model_uri_kind::latest;
     } else {
       uri.stage = canonical_stage(suffix);
@@ -134,7 +122,7 @@ model_uri parse_models(const std::string& text, const std::string& rest) {
     uri.alias = part.substr(at + 1);
     check_name(text, uri.name);
     check_alias(text, uri.alias);
-    uri.kind = lower(uri.alias) == "latest" ? model_uri_kind::latest : model_uri_kind::alias;
+    uri.kind = ascii_lower(uri.alias) == "latest" ? model_uri_kind::latest : model_uri_kind::alias;
     return uri;
   }
   if (!is_model_id(part))
@@ -183,6 +171,20 @@ int hex_value(char c) {
 
 } // namespace
 
+std::string ascii_lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool has_control_char(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f)
+      return true;
+  return false;
+}
+
+
 const char* to_string(model_uri_kind kind) {
   switch (kind) {
   case model_uri_kind::local_path:
@@ -211,7 +213,7 @@ void check_model_name(const std::string& name) {
 
 std::string canonical_stage(const std::string& stage) {
   for (const char* canonical : {"None", "Staging", "Production", "Archived"})
-    if (lower(stage) == lower(canonical))
+    if (ascii_lower(stage) == ascii_lower(canonical))
       return canonical;
   return "";
 }
@@ -222,7 +224,7 @@ std::string uri_scheme(const std::string& text) {
   for (size_t i = 1; i < text.size(); ++i) {
     unsigned char c = text[i];
     if (c == ':')
-      return lower(text.substr(0, i));
+      return ascii_lower(text.substr(0, i));
     if (!(std::isalnum(c) || c == '+' || c == '.' || c == '-'))
       return "";
   }
@@ -236,7 +238,7 @@ std::string file_uri_to_path(const std::string& uri) {
   if (rest.compare(0, 2, "//") == 0) {
     auto slash = rest.find('/', 2);
     std::string host = rest.substr(2, slash == std::string::npos ? std::string::npos : slash - 2);
-    if (!host.empty() && lower(host) != "localhost")
+    if (!host.empty() && ascii_lower(host) != "localhost")
       refuse(uri, "file URI on host '" + host + "': only local files can be read");
     rest = slash == std::string::npos ? "" : rest.substr(slash);
   }

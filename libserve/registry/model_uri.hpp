@@ -81,4 +81,9 @@ std::string file_uri_to_path(const std::string& uri);
 /// The scheme of `text` ("models", "s3", ...), or "" when it has none (a plain path).
 std::string uri_scheme(const std::string& text);
 
+/// `s` with ASCII letters lower-cased.
+std::string ascii_lower(std::string s);
+/// True when `s` holds a control character (below 0x20, or 0x7f).
+bool has_control_char(const std::string& s);
+
 } // namespace serve::registry

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "libserve/future.hpp"
+#include "libserve/registry/artifact_locator.hpp"
 #include "libserve/registry/file_store.hpp"
 #include "libserve/registry/sqlite_store.hpp"
 
@@ -69,6 +70,26 @@ std::unique_ptr<registry_store> open_registry(const std::string& registry_uri,
     return std::make_unique<mlflow_sqlite_store>(registry_uri, base_dir);
   }
   return std::make_unique<mlflow_file_store>(registry_uri, base_dir);
+}
+
+resolved_model resolve_local_folder(const model_uri& uri, const std::string& base_dir) {
+  namespace fs = std::filesystem;
+  auto path = fs::path(uri.path).is_absolute() || base_dir.empty()
+                  ? join_path(fs::absolute(uri.path).string(), "")
+                  : join_path(base_dir, uri.path);
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw serve_exception(errc::not_found, uri.text + ": no such folder " + path);
+  if (!fs::is_directory(path, ec))
+    throw serve_exception(errc::invalid_argument,
+                          uri.text + ": " + path +
+                            " is a file; a registry resolves to the folder holding MLmodel or "
+                            "model.onnx");
+  resolved_model out;
+  out.local_dir = path;
+  out.source_uri = uri.text;
+  out.description = uri.text + " -> " + path;
+  return out;
 }
 
 } // namespace serve::registry

@@ -95,4 +95,9 @@ public:
 std::unique_ptr<registry_store> open_registry(const std::string& registry_uri,
                                               const std::string& base_dir);
 
+/// A local_path URI as every store resolves it: taken relative to `base_dir` (absolute when
+/// `base_dir` is empty); it must be an existing folder. Throws serve_exception: not_found for
+/// no such folder, invalid_argument for a file.
+resolved_model resolve_local_folder(const model_uri& uri, const std::string& base_dir);
+
 } // namespace serve::registry

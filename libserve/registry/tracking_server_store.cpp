@@ -151,22 +151,7 @@ resolved_model mlflow_tracking_server_store::resolve(const model_uri& uri) {
 }
 
 resolved_model mlflow_tracking_server_store::resolve_local(const model_uri& uri) {
-  auto path = fs::path(uri.path).is_absolute() || base_dir_.empty()
-                  ? join_path(fs::absolute(uri.path).string(), "")
-                  : join_path(base_dir_, uri.path);
-  std::error_code ec;
-  if (!fs::exists(path, ec))
-    missing(uri.text + ": no such folder " + path);
-  if (!fs::is_directory(path, ec))
-    throw serve_exception(errc::invalid_argument,
-                          uri.text + ": " + path +
-                              " is a file; a registry resolves to the folder holding MLmodel or "
-                              "model.onnx");
-  resolved_model out;
-  out.local_dir = path;
-  out.source_uri = uri.text;
-  out.description = uri.text + " -> " + path;
-  return out;
+  return resolve_local_folder(uri, base_dir_);
 }
 
 resolved_model mlflow_tracking_server_store::resolve_version(const model_uri& uri) {
