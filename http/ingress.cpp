@@ -71,6 +71,15 @@ caf::scoped_actor& bridge_for_this_thread(caf::actor_system& sys) {
   return *bridge;
 }
 
+std::string take_request_id(const httplib::Request& req, httplib::Response& res) {
+  auto request_id = req.get_header_value("x-request-id");
+  if (request_id.empty())
+    request_id = new_request_id();
+  res.set_header("x-request-id", request_id);
+  current_request_log().request_id = request_id;
+  return request_id;
+}
+
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char* hex = "0123456789abcdef";
@@ -208,11 +217,7 @@ void http_ingress::install_handlers() {
 
 void http_ingress::handle_application(const httplib::Request& req, httplib::Response& res) {
   auto& log = current_request_log();
-  auto request_id = req.get_header_value("x-request-id");
-  if (request_id.empty())
-    request_id = new_request_id();
-  res.set_header("x-request-id", request_id);
-  log.request_id = request_id;
+  auto request_id = take_request_id(req, res);
   auto table = routes();
   const route_entry* route = table->match(req.path);
   if (route == nullptr) {
@@ -238,20 +243,12 @@ void http_ingress::handle_application(const httplib::Request& req, httplib::Resp
   call.path = route_table::remaining_path(*route, req.path);
   call.query = query_of(req);
   call.body = req.body;
-  call_and_wait(
-    route->router, std::move(call),
-    [&](call_reply& reply) {
-      res.status = 200;
-      for (auto& [k, v] : reply.headers)
-        res.set_header(k.c_str(), v);
-      res.set_content(std::move(reply.body),
-                      reply.content_type.empty() ? "application/json" : reply.content_type);
-    },
-    [&](const error_info& info) { write_error(res, info); });
+  call_and_wait(route->router, std::move(call), res,
+                [&](const error_info& info) { write_error(res, info); });
 }
 
 void http_ingress::call_and_wait(const caf::actor& router, call_request call,
-                                 const std::function<void(call_reply&)>& on_reply,
+                                 httplib::Response& res,
                                  const std::function<void(const error_info&)>& on_error) {
   call.received_ns = current_request_log().start_ns;
   // The router is local and always answers: only a configured request_timeout_s needs a timer.
@@ -265,7 +262,14 @@ void http_ingress::call_and_wait(const caf::actor& router, call_request call,
   auto request_id = call.id;
   auto& bridge = bridge_for_this_thread(sys_);
   bridge->request(router, timeout, call_atom::value, std::move(call))
-    .receive([&](call_reply& reply) { on_reply(reply); },
+    .receive(
+      [&](call_reply& reply) {
+        res.status = 200;
+        for (auto& [k, v] : reply.headers)
+          res.set_header(k.c_str(), v);
+        res.set_content(std::move(reply.body),
+                        reply.content_type.empty() ? "application/json" : reply.content_type);
+      },
              [&](caf::error& err) {
                auto info = to_error_info(err);
                if (info.code == errc::request_timeout)

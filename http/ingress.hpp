@@ -71,10 +71,10 @@ private:
   void handle_apply(const httplib::Request& req, httplib::Response& res);
   void refresh_routes();
 
-  /// Sends `call` to `router` and waits; on a reply calls on_reply, on an error on_error.
-  /// Applies request_timeout_s. Runs on an HTTP thread.
-  void call_and_wait(const caf::actor& router, call_request call,
-                     const std::function<void(call_reply&)>& on_reply,
+  /// Sends `call` to `router` and waits; writes the reply (status 200, its headers, body and
+  /// content type) into `res`, or hands an error to on_error. Applies request_timeout_s. Runs on
+  /// an HTTP thread.
+  void call_and_wait(const caf::actor& router, call_request call, httplib::Response& res,
                      const std::function<void(const error_info&)>& on_error);
 
   // v2 (http/v2_routes.cpp).

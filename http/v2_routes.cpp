@@ -247,11 +247,7 @@ void http_ingress::handle_v2_infer(const httplib::Request& req, httplib::Respons
   const std::string version = req.matches[2];
   log.route = "/v2/models/{model}/infer";
   log.model = name;
-  auto request_id = req.get_header_value("x-request-id");
-  if (request_id.empty())
-    request_id = new_request_id();
-  log.request_id = request_id;
-  res.set_header("x-request-id", request_id);
+  auto request_id = take_request_id(req, res);
   if (!check_version(name, version, res))
     return;
   auto table = models();
@@ -271,15 +267,8 @@ void http_ingress::handle_v2_infer(const httplib::Request& req, httplib::Respons
   if (req.has_header("Inference-Header-Content-Length"))
     call.headers["inference-header-content-length"]
       = req.get_header_value("Inference-Header-Content-Length");
-  call_and_wait(
-    m->router, std::move(call),
-    [&](call_reply& reply) {
-      res.status = 200;
-      for (auto& [k, v] : reply.headers)
-        res.set_header(k.c_str(), v);
-      res.set_content(std::move(reply.body), reply.content_type);
-    },
-    [&](const error_info& info) { write_v2_error(res, info.code, info.message); });
+  call_and_wait(m->router, std::move(call), res,
+                [&](const error_info& info) { write_v2_error(res, info.code, info.message); });
 }
 
 void http_ingress::handle_v2_model(const httplib::Request& req, httplib::Response& res) {

@@ -10,16 +10,6 @@ namespace serve::registry {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr size_t max_listed = 10;
-
-std::string listing(const std::vector<std::string>& items) {
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < max_listed; ++i)
-    out += (i ? ", " : "") + items[i];
-  if (items.size() > max_listed)
-    out += ", ... (" + std::to_string(items.size() - max_listed) + " more)";
-  return out;
-}
 
 std::vector<version_record> live_versions(std::vector<version_record> records) {
   records.erase(std::remove_if(records.begin(), records.end(),

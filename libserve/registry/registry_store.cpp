@@ -72,6 +72,16 @@ std::unique_ptr<registry_store> open_registry(const std::string& registry_uri,
   return std::make_unique<mlflow_file_store>(registry_uri, base_dir);
 }
 
+std::string listing(const std::vector<std::string>& items) {
+  constexpr size_t max_listed = 10;
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < max_listed; ++i)
+    out += (i ? ", " : "") + items[i];
+  if (items.size() > max_listed)
+    out += ", ... (" + std::to_string(items.size() - max_listed) + " more)";
+  return out;
+}
+
 resolved_model resolve_local_folder(const model_uri& uri, const std::string& base_dir) {
   namespace fs = std::filesystem;
   auto path = fs::path(uri.path).is_absolute() || base_dir.empty()

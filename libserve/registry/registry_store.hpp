@@ -95,6 +95,9 @@ public:
 std::unique_ptr<registry_store> open_registry(const std::string& registry_uri,
                                               const std::string& base_dir);
 
+/// Names joined with ", " for error messages; past 10, "... (N more)".
+std::string listing(const std::vector<std::string>& items);
+
 /// A local_path URI as every store resolves it: taken relative to `base_dir` (absolute when
 /// `base_dir` is empty); it must be an existing folder. Throws serve_exception: not_found for
 /// no such folder, invalid_argument for a file.

@@ -17,17 +17,7 @@ namespace {
 
 using json = rapidjson::Value;
 
-constexpr size_t max_listed = 10;
 constexpr const char* page_size = "1000";
-
-std::string listing(const std::vector<std::string>& items) {
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < max_listed; ++i)
-    out += (i ? ", " : "") + items[i];
-  if (items.size() > max_listed)
-    out += ", ... (" + std::to_string(items.size() - max_listed) + " more)";
-  return out;
-}
 
 [[noreturn]] void missing(const std::string& message) {
   throw serve_exception(errc::not_found, message);
