@@ -141,12 +141,6 @@ void http_ingress::stop() {
   server_->stop();
 }
 
-void http_ingress::set_routes(std::vector<route_entry> routes) {
-  auto table = std::make_shared<const route_table>(std::move(routes));
-  std::lock_guard<std::mutex> guard(routes_mtx_);
-  routes_ = std::move(table);
-}
-
 void http_ingress::set_tables(const apply_result& tables) {
   auto table = std::make_shared<const route_table>(tables.routes);
   auto models = std::make_shared<const std::vector<model_entry>>(tables.models);
@@ -296,15 +290,8 @@ void http_ingress::handle_apply(const httplib::Request& req, httplib::Response& 
       },
       [&](caf::error& err) {
         write_error(res, to_error_info(err));
-        refresh_routes(); // a failed apply may still have removed or added applications
+        fetch_models(); // a failed apply may still have removed or added applications
       });
-}
-
-void http_ingress::refresh_routes() {
-  auto& bridge = bridge_for_this_thread(sys_);
-  bridge->request(controller_, std::chrono::seconds(10), routes_atom::value)
-    .receive([&](apply_result& current) { set_tables(current); },
-             [&](caf::error&) {});
 }
 
 } // namespace serve

@@ -55,9 +55,7 @@ public:
   /// Marks the node as draining: /-/healthz answers 503.
   void set_draining() { draining_ = true; }
 
-  /// Replaces the route table (after a config was applied).
-  void set_routes(std::vector<route_entry> routes);
-  /// Replaces the routes and the v2 model table.
+  /// Replaces the routes and the v2 model table (after a config was applied).
   void set_tables(const apply_result& tables);
 
   std::shared_ptr<const route_table> routes() const;
@@ -69,7 +67,6 @@ private:
   void handle_application(const httplib::Request& req, httplib::Response& res);
   void handle_status(httplib::Response& res);
   void handle_apply(const httplib::Request& req, httplib::Response& res);
-  void refresh_routes();
 
   /// Sends `call` to `router` and waits; writes the reply (status 200, its headers, body and
   /// content type) into `res`, or hands an error to on_error. Applies request_timeout_s. Runs on
@@ -79,7 +76,8 @@ private:
 
   // v2 (http/v2_routes.cpp).
   std::shared_ptr<const std::vector<model_entry>> models() const;
-  /// Fresh model table from the controller (metadata, readiness); also stored.
+  /// Fresh routes and model table from the controller (metadata, readiness); stored, and the
+  /// models returned.
   std::shared_ptr<const std::vector<model_entry>> fetch_models();
   void handle_v2_infer(const httplib::Request& req, httplib::Response& res);
   void handle_v2_model(const httplib::Request& req, httplib::Response& res);
