@@ -44,6 +44,11 @@ router_actor router_directory::find(const std::string& deployment) const {
   return i == routers_.end() ? router_actor{} : i->second;
 }
 
+std::map<std::string, router_actor> router_directory::all() const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  return routers_;
+}
+
 call_request to_call_request(request&& req, int64_t deadline_ns) {
   call_request call;
   call.id = std::move(req.id);

@@ -37,6 +37,8 @@ public:
   void erase(const std::string& deployment);
   /// The router, or an invalid handle when the deployment is unknown.
   router_actor find(const std::string& deployment) const;
+  /// Every deployment and its router (a copy).
+  std::map<std::string, router_actor> all() const;
 
 private:
   mutable std::mutex mtx_;

@@ -4,38 +4,23 @@
 
 #include <caf/all.hpp>
 
-#include "actors/controller_state.hpp"
+#include "actors/controller_impl.hpp"
 #include "actors/registry_watcher.hpp"
-#include "actors/replica.hpp"
 #include "actors/router.hpp"
 #include "libserve/deployment.hpp"
+#include "libserve/node_token.hpp"
 
 namespace serve {
-
-namespace {
-
-constexpr std::chrono::minutes replica_init_timeout{10};
-
-struct pending_apply {
-  caf::typed_response_promise<apply_result> promise;
-  apply_result result;
-};
-
-struct controller_state {
-  serve_config config;
-  std::map<std::string, application_record> apps;
-  std::vector<pending_apply> waiting;
-  bool draining = false;
-  static inline const char* name = "controller";
-};
-
-using controller_pointer = controller_actor::stateful_pointer<controller_state>;
 
 void log_line(const std::string& line) {
   std::fprintf(stderr, "[actorserve] %s\n", line.c_str());
 }
 
-batch_settings to_batch_settings(const deployment_config& cfg) {
+constexpr std::chrono::minutes replica_init_timeout{10};
+/// How long the first apply waits for the configured nodes to report.
+constexpr std::chrono::seconds nodes_settle_timeout{5};
+
+static batch_settings to_batch_settings(const deployment_config& cfg) {
   batch_settings s;
   if (cfg.batching) {
     s.enabled = true;
@@ -48,7 +33,7 @@ batch_settings to_batch_settings(const deployment_config& cfg) {
 
 /// Tells the router which replicas serve (running ones, old generation included until the new
 /// one is ready) and the deployment's limits.
-void publish_replicas(controller_pointer self, deployment_record& dep, bool closing = false) {
+static void publish_replicas(controller_pointer self, deployment_record& dep, bool closing = false) {
   replica_set set;
   if (!closing)
     for (auto& r : dep.replicas)
@@ -66,15 +51,16 @@ void publish_replicas(controller_pointer self, deployment_record& dep, bool clos
     set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" is being deleted";
   else if (!dep.failure.empty())
     set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" failed to deploy: " + dep.failure;
+  else if (!dep.placement_message.empty())
+    set.unavailable_reason = "deployment \"" + dep.cfg.name + "\" has no replica: "
+                             + dep.placement_message;
   self->send(dep.router, update_atom::value, std::move(set));
 }
 
-void check_pending(controller_pointer self);
-void reconcile(controller_pointer self, application_record& app, deployment_record& dep);
 
 /// A registry roll's new version failed to load: the previous generation keeps serving, the
 /// status says why, and the version is tried again after a doubling backoff.
-void abandon_registry_roll(controller_pointer self, application_record& app,
+static void abandon_registry_roll(controller_pointer self, application_record& app,
                            deployment_record& dep, const std::string& reason) {
   auto version = dep.rolling_to;
   dep.rolling_to.clear();
@@ -92,7 +78,7 @@ void abandon_registry_roll(controller_pointer self, application_record& app,
 }
 
 /// A watcher's report: roll the deployment when its URI now names another version.
-void on_registry_version(controller_pointer self, const registry_version& report) {
+static void on_registry_version(controller_pointer self, const registry_version& report) {
   auto a = self->state.apps.find(report.application);
   if (a == self->state.apps.end())
     return;
@@ -125,7 +111,7 @@ void on_registry_version(controller_pointer self, const registry_version& report
 }
 
 /// Starts, restarts or stops the registry watcher of a model deployment as its config says.
-void update_watcher(controller_pointer self, application_record& app, deployment_record& dep) {
+static void update_watcher(controller_pointer self, application_record& app, deployment_record& dep) {
   if (dep.watcher) {
     self->send_exit(dep.watcher, caf::exit_reason::user_shutdown);
     dep.watcher = nullptr;
@@ -143,7 +129,91 @@ void update_watcher(controller_pointer self, application_record& app, deployment
   dep.watcher = spawn_registry_watcher(self->system(), self, std::move(opts));
 }
 
-void start_replica(controller_pointer self, application_record& app, deployment_record& dep) {
+/// The records of a deployment by name (null when gone meanwhile).
+static std::pair<application_record*, deployment_record*>
+find_records(controller_pointer self, const std::string& app_name, const std::string& dep_name) {
+  auto a = self->state.apps.find(app_name);
+  if (a == self->state.apps.end())
+    return {nullptr, nullptr};
+  auto d = a->second.deployments.find(dep_name);
+  if (d == a->second.deployments.end())
+    return {&a->second, nullptr};
+  return {&a->second, &d->second};
+}
+
+static replica_record* find_replica(deployment_record& dep, const std::string& id) {
+  for (auto& r : dep.replicas)
+    if (r.id == id)
+      return &r;
+  return nullptr;
+}
+
+void attach_replica(controller_pointer self, const std::string& app_name,
+                    const std::string& dep_name, const std::string& replica_id,
+                    replica_actor handle) {
+  auto [a, d] = find_records(self, app_name, dep_name);
+  auto* rec = d ? find_replica(*d, replica_id) : nullptr;
+  if (!rec || rec->phase == replica_phase::stopping) {
+    self->send_exit(handle, caf::exit_reason::user_shutdown); // given up while it was spawned
+    return;
+  }
+  rec->handle = handle;
+  self->monitor(handle);
+  self->request(handle, replica_init_timeout, init_atom::value)
+    .then(
+      [=](replica_ready& ready) {
+        auto [a, d] = find_records(self, app_name, dep_name);
+        auto* r = d ? find_replica(*d, replica_id) : nullptr;
+        if (!r)
+          return;
+        if (r->phase == replica_phase::starting) {
+          r->phase = replica_phase::running;
+          r->call_target = ready.call_target;
+          r->description = ready.description;
+          if (!ready.description.empty())
+            log_line("replica " + r->id + (r->node == "head" ? "" : " on node " + r->node)
+                     + " loaded: " + ready.description);
+        }
+        reconcile(self, *a, *d);
+        check_pending(self);
+      },
+      [=](caf::error& err) {
+        replica_start_failed(self, app_name, dep_name, replica_id, to_error_info(err).message);
+      });
+}
+
+void replica_start_failed(controller_pointer self, const std::string& app_name,
+                          const std::string& dep_name, const std::string& replica_id,
+                          const std::string& message) {
+  auto [a, d] = find_records(self, app_name, dep_name);
+  auto* r = d ? find_replica(*d, replica_id) : nullptr;
+  if (!r)
+    return; // its node was lost meanwhile: already re-placed
+  bool stale = r->generation != d->generation; // a generation given up meanwhile (failed roll)
+  r->phase = replica_phase::stopping;
+  if (r->handle)
+    self->send_exit(r->handle, caf::exit_reason::user_shutdown);
+  else
+    d->replicas.erase(d->replicas.begin() + (r - d->replicas.data())); // never spawned
+  if (stale)
+    return;
+  log_line("replica of " + app_name + "/" + dep_name + " failed to start: " + message);
+  if (!d->rolling_to.empty()) {
+    abandon_registry_roll(self, *a, *d, message);
+    return;
+  }
+  d->failure = message;
+  publish_replicas(self, *d);
+  check_pending(self);
+}
+
+/// Starts one replica on the node placement picks. False when no node of the deployment's
+/// placement is up (the deployment's placement_message says so).
+static bool start_replica(controller_pointer self, application_record& app,
+                          deployment_record& dep) {
+  auto node = choose_node(self, dep);
+  if (!node)
+    return false;
   replica_options opts;
   opts.exec.application = app.cfg.name;
   opts.exec.deployment = dep.cfg.name;
@@ -156,75 +226,72 @@ void start_replica(controller_pointer self, application_record& app, deployment_
     opts.exec.class_name = dep.cfg.class_name;
   opts.exec.user_config_json = dep.cfg.user_config_json;
   opts.exec.backend = app.backend;
+  opts.exec.device = dep.cfg.device; // issue 7: GPU replicas
+  opts.exec.precision = dep.cfg.precision;
+  opts.exec.replica_index = dep.next_replica_no - 1;
   opts.batching = to_batch_settings(dep.cfg);
   replica_record rec;
-  rec.handle = spawn_replica(self->system(), opts);
   rec.id = opts.exec.replica_id;
   rec.start_time_s = wall_clock_s();
   rec.generation = dep.generation;
-  self->monitor(rec.handle);
-  auto handle = rec.handle;
-  auto app_name = app.cfg.name;
-  auto dep_name = dep.cfg.name;
-  dep.replicas.push_back(std::move(rec));
-  auto find_records = [=]() -> std::pair<application_record*, deployment_record*> {
-    auto a = self->state.apps.find(app_name);
-    if (a == self->state.apps.end())
-      return {nullptr, nullptr};
-    auto d = a->second.deployments.find(dep_name);
-    if (d == a->second.deployments.end())
-      return {&a->second, nullptr};
-    return {&a->second, &d->second};
-  };
-  self->request(handle, replica_init_timeout, init_atom::value)
-    .then(
-      [=](replica_ready& ready) {
-        auto [a, d] = find_records();
-        if (!d)
-          return;
-        for (auto& r : d->replicas)
-          if (r.handle == handle && r.phase == replica_phase::starting) {
-            r.phase = replica_phase::running;
-            r.call_target = ready.call_target;
-            r.description = ready.description;
-            if (!ready.description.empty())
-              log_line("replica " + r.id + " loaded: " + ready.description);
-          }
-        reconcile(self, *a, *d);
-        check_pending(self);
-      },
-      [=](caf::error& err) {
-        auto [a, d] = find_records();
-        if (!d)
-          return;
-        auto info = to_error_info(err);
-        bool stale = false; // a replica of a generation given up meanwhile (a failed roll)
-        for (auto& r : d->replicas)
-          if (r.handle == handle) {
-            stale = r.generation != d->generation;
-            r.phase = replica_phase::stopping;
-          }
-        self->send_exit(handle, caf::exit_reason::user_shutdown);
-        if (stale)
-          return;
-        log_line("replica of " + app_name + "/" + dep_name + " failed to start: " + info.message);
-        if (!d->rolling_to.empty()) {
-          abandon_registry_roll(self, *a, *d, info.message);
-          return;
-        }
-        d->failure = info.message;
-        publish_replicas(self, *d);
-        check_pending(self);
-      });
+  rec.node = *node;
+  dep.replicas.push_back(rec);
+  if (rec.node != "head") {
+    start_remote_replica(self, app, dep, rec, opts);
+    return true;
+  }
+  attach_replica(self, app.cfg.name, dep.cfg.name, rec.id, spawn_replica(self->system(), opts));
+  return true;
 }
 
 /// Takes a replica out of service. A running one is retired by its router (which stops it once
 /// its calls are done, after the next publish); one still starting was never published, so it is
 /// stopped here.
-void stop_replica(controller_pointer self, replica_record& rec) {
-  if (rec.phase == replica_phase::starting)
+static void stop_replica(controller_pointer self, replica_record& rec) {
+  if (rec.phase == replica_phase::starting && rec.handle)
     self->send_exit(rec.handle, caf::exit_reason::user_shutdown);
   rec.phase = replica_phase::stopping;
+}
+
+/// Replicas of the current code per usable node of `dep`'s placement (starting ones included).
+static std::map<std::string, size_t> replicas_per_node(controller_pointer self,
+                                                       const deployment_record& dep) {
+  std::map<std::string, size_t> counts;
+  for (auto& node : usable_nodes(self, dep))
+    counts[node] = 0;
+  for (auto& r : dep.replicas)
+    if (r.generation == dep.generation && r.phase != replica_phase::stopping
+        && counts.count(r.node) > 0)
+      ++counts[r.node];
+  return counts;
+}
+
+static bool any_starting(const deployment_record& dep) {
+  for (auto& r : dep.replicas)
+    if (r.generation == dep.generation && r.phase == replica_phase::starting)
+      return true;
+  return false;
+}
+
+/// One replica too many: stop the newest on the node with the most (a starting one first).
+static void stop_one_extra(controller_pointer self, deployment_record& dep) {
+  auto counts = replicas_per_node(self, dep);
+  replica_record* victim = nullptr;
+  size_t victim_count = 0;
+  for (auto i = dep.replicas.rbegin(); i != dep.replicas.rend(); ++i) {
+    if (i->generation != dep.generation || i->phase == replica_phase::stopping)
+      continue;
+    auto c = counts.count(i->node) ? counts[i->node] : SIZE_MAX; // on a node it may not use
+    bool better = !victim || c > victim_count
+                  || (c == victim_count && i->phase == replica_phase::starting
+                      && victim->phase != replica_phase::starting);
+    if (better) {
+      victim = &*i;
+      victim_count = c;
+    }
+  }
+  if (victim)
+    stop_replica(self, *victim);
 }
 
 /// Makes the replicas match the target: starts missing ones, stops extra ones, and retires the
@@ -234,11 +301,29 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
     return;
   auto target = dep.target_replicas();
   while (dep.active_current() < target)
-    start_replica(self, app, dep);
-  for (auto i = dep.replicas.rbegin(); i != dep.replicas.rend() && dep.active_current() > target;
-       ++i)
-    if (i->generation == dep.generation && i->phase != replica_phase::stopping)
-      stop_replica(self, *i);
+    if (!start_replica(self, app, dep))
+      break;
+  if (dep.active_current() >= target)
+    dep.placement_message.clear();
+  // A node that (re)joined takes replicas again: while the usable nodes differ by two or more,
+  // start one on the emptiest; the extra one is stopped on the fullest once it runs.
+  if (dep.active_current() == target && target > 0 && !any_starting(dep)) {
+    auto counts = replicas_per_node(self, dep);
+    size_t lo = SIZE_MAX, hi = 0;
+    for (auto& [_, n] : counts) {
+      lo = std::min(lo, n);
+      hi = std::max(hi, n);
+    }
+    if (!counts.empty() && hi >= lo + 2)
+      start_replica(self, app, dep);
+  }
+  // Stop extra replicas (fewer wanted, or a rebalance) once none is starting, so capacity never
+  // dips below the target while a replacement loads.
+  if (!any_starting(dep)) {
+    size_t guard = dep.replicas.size();
+    while (dep.active_current() > target && guard-- > 0)
+      stop_one_extra(self, dep);
+  }
   bool whole = dep.running_current() == target;
   if (whole && !dep.rolling_to.empty() && dep.serving_version() == dep.rolling_to) {
     log_line(app.cfg.name + "/" + dep.cfg.name + ": now serving version " + dep.rolling_to);
@@ -256,7 +341,7 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
   publish_replicas(self, dep);
 }
 
-void create_deployment(controller_pointer self, application_record& app,
+static void create_deployment(controller_pointer self, application_record& app,
                        const deployment_config& cfg) {
   deployment_record dep;
   dep.application = app.cfg.name;
@@ -269,12 +354,10 @@ void create_deployment(controller_pointer self, application_record& app,
     ropts.model_name = cfg.name;
   dep.router = spawn_router(self->system(), std::move(ropts));
   app.directory->set(cfg.name, dep.router);
-  auto& stored = app.deployments.emplace(cfg.name, std::move(dep)).first->second;
-  reconcile(self, app, stored);
-  update_watcher(self, app, stored);
+  app.deployments.emplace(cfg.name, std::move(dep)); // started by apply_application
 }
 
-bool same_batching(const deployment_config& a, const deployment_config& b) {
+static bool same_batching(const deployment_config& a, const deployment_config& b) {
   auto x = to_batch_settings(a);
   auto y = to_batch_settings(b);
   return x.enabled == y.enabled && x.max_batch_size == y.max_batch_size
@@ -282,11 +365,13 @@ bool same_batching(const deployment_config& a, const deployment_config& b) {
          && x.max_concurrent_batches == y.max_concurrent_batches;
 }
 
-void update_deployment(controller_pointer self, application_record& app, deployment_record& dep,
+static void update_deployment(controller_pointer self, application_record& app, deployment_record& dep,
                        const deployment_config& cfg) {
   // Turning batching on or off changes how routers reach replicas: replace them too.
+  // A new placement moves replicas by replacing them (rolling, as for new code).
   bool replace = !dep.cfg.same_code(cfg) || dep.cfg.batching.has_value() != cfg.batching.has_value()
-                 || !dep.failure.empty();
+                 || !dep.failure.empty() || dep.cfg.placement.nodes != cfg.placement.nodes
+                 || dep.cfg.placement.model_source != cfg.placement.model_source;
   bool reconfigure = dep.cfg.user_config_json != cfg.user_config_json || !same_batching(dep.cfg, cfg);
   bool rewatch = dep.cfg.model.uri != cfg.model.uri
                  || dep.cfg.model.registry_uri != cfg.model.registry_uri
@@ -307,7 +392,7 @@ void update_deployment(controller_pointer self, application_record& app, deploym
   reconcile(self, app, dep);
 }
 
-void delete_deployment(controller_pointer self, application_record& app, const std::string& name) {
+static void delete_deployment(controller_pointer self, application_record& app, const std::string& name) {
   auto i = app.deployments.find(name);
   if (i == app.deployments.end())
     return;
@@ -320,7 +405,7 @@ void delete_deployment(controller_pointer self, application_record& app, const s
   app.deployments.erase(i);
 }
 
-void apply_application(controller_pointer self, const application_config& cfg) {
+static void apply_application(controller_pointer self, const application_config& cfg) {
   auto& app = self->state.apps[cfg.name];
   if (!app.backend)
     app.backend = std::make_shared<runtime_handle_backend>(app.directory);
@@ -332,18 +417,28 @@ void apply_application(controller_pointer self, const application_config& cfg) {
       gone.push_back(name);
   for (auto& name : gone)
     delete_deployment(self, app, name);
-  for (auto& dep_cfg : cfg.deployments) {
-    auto existing = app.deployments.find(dep_cfg.name);
-    if (existing == app.deployments.end())
+  // Every router exists before any replica starts: a replica on a node gets the routers of
+  // the deployments it may call with its spec.
+  std::vector<std::string> created;
+  for (auto& dep_cfg : cfg.deployments)
+    if (app.deployments.count(dep_cfg.name) == 0) {
       create_deployment(self, app, dep_cfg);
-    else
-      update_deployment(self, app, existing->second, dep_cfg);
+      created.push_back(dep_cfg.name);
+    }
+  for (auto& dep_cfg : cfg.deployments) {
+    auto& dep = app.deployments.at(dep_cfg.name);
+    if (std::find(created.begin(), created.end(), dep_cfg.name) == created.end()) {
+      update_deployment(self, app, dep, dep_cfg);
+      continue;
+    }
+    reconcile(self, app, dep);
+    update_watcher(self, app, dep);
   }
 }
 
 /// The v2 model name of every model deployment: its name, or "<application>.<deployment>"
 /// where two applications have model deployments of that name.
-std::vector<std::pair<std::string, const deployment_record*>> v2_models(controller_pointer self) {
+static std::vector<std::pair<std::string, const deployment_record*>> v2_models(controller_pointer self) {
   std::map<std::string, int> uses;
   for (auto& [_, app] : self->state.apps)
     for (auto& [name, dep] : app.deployments)
@@ -357,7 +452,7 @@ std::vector<std::pair<std::string, const deployment_record*>> v2_models(controll
   return out;
 }
 
-apply_result current_routes(controller_pointer self) {
+static apply_result current_routes(controller_pointer self) {
   apply_result result;
   for (auto& [name, app] : self->state.apps) {
     auto ingress = app.deployments.find(app.cfg.ingress);
@@ -385,14 +480,14 @@ apply_result current_routes(controller_pointer self) {
 }
 
 /// The record of v2 model `name`, or nullptr.
-deployment_record* find_model(controller_pointer self, const std::string& name) {
+static deployment_record* find_model(controller_pointer self, const std::string& name) {
   for (auto& [model_name, dep] : v2_models(self))
     if (model_name == name)
       return const_cast<deployment_record*>(dep);
   return nullptr;
 }
 
-caf::result<apply_result> load_model(controller_pointer self, const std::string& name,
+static caf::result<apply_result> load_model(controller_pointer self, const std::string& name,
                                      bool load) {
   if (self->state.draining)
     return make_error(errc::unavailable, "the server is shutting down");
@@ -445,17 +540,14 @@ void check_pending(controller_pointer self) {
   }
 }
 
-caf::result<apply_result> apply_config(controller_pointer self, const std::string& text) {
-  config_parse_options popts;
-  popts.known_classes = deployment_registry::names();
-  popts.is_known_class = [](const std::string& n) { return bool(deployment_registry::find(n)); };
-  auto parsed = parse_config(text, popts);
-  if (!parsed.config)
-    return make_error(errc::invalid_argument, "invalid config: " + parsed.error->to_string());
+void apply_now(controller_pointer self, serve_config config, std::vector<std::string> warnings,
+               caf::typed_response_promise<apply_result> rp) {
   auto& st = self->state;
-  if (st.draining)
-    return make_error(errc::unavailable, "the server is shutting down");
-  st.config = *parsed.config;
+  if (st.draining) {
+    rp.deliver(make_error(errc::unavailable, "the server is shutting down"));
+    return;
+  }
+  st.config = std::move(config);
   std::vector<std::string> gone;
   for (auto& [name, _] : st.apps) {
     bool listed = false;
@@ -475,15 +567,40 @@ caf::result<apply_result> apply_config(controller_pointer self, const std::strin
   }
   for (auto& app_cfg : st.config.applications)
     apply_application(self, app_cfg);
-  auto rp = self->make_response_promise<apply_result>();
   apply_result pending;
-  pending.warnings = parsed.warnings;
+  pending.warnings = std::move(warnings);
   st.waiting.push_back(pending_apply{rp, std::move(pending)});
   check_pending(self);
+}
+
+/// Validates a config and applies it - after the configured nodes reported once (at most
+/// nodes_settle_timeout), so that the first placement sees the nodes that are there.
+static caf::result<apply_result> apply_config(controller_pointer self, const std::string& text) {
+  config_parse_options popts;
+  popts.known_classes = deployment_registry::names();
+  popts.is_known_class = [](const std::string& n) { return bool(deployment_registry::find(n)); };
+  auto parsed = parse_config(text, popts);
+  if (!parsed.config)
+    return make_error(errc::invalid_argument, "invalid config: " + parsed.error->to_string());
+  auto& st = self->state;
+  if (st.draining)
+    return make_error(errc::unavailable, "the server is shutting down");
+  if (auto err = update_nodes(self, *parsed.config))
+    return make_error(errc::invalid_argument, "invalid config: " + *err);
+  auto rp = self->make_response_promise<apply_result>();
+  if (nodes_settled(self) && st.deferred.empty()) {
+    apply_now(self, std::move(*parsed.config), std::move(parsed.warnings), rp);
+    return rp;
+  }
+  st.deferred.push_back(deferred_apply{std::move(*parsed.config), std::move(parsed.warnings), rp});
+  if (!st.settle_timer_armed) {
+    st.settle_timer_armed = true;
+    self->delayed_send(self, nodes_settle_timeout, settle_atom::value);
+  }
   return rp;
 }
 
-void on_replica_down(controller_pointer self, const caf::down_msg& dm) {
+static void on_replica_down(controller_pointer self, const caf::down_msg& dm) {
   for (auto& [app_name, app] : self->state.apps)
     for (auto& [dep_name, dep] : app.deployments) {
       auto i = std::find_if(dep.replicas.begin(), dep.replicas.end(),
@@ -492,6 +609,16 @@ void on_replica_down(controller_pointer self, const caf::down_msg& dm) {
         continue;
       bool expected = i->phase == replica_phase::stopping;
       auto id = i->id;
+      auto node = i->node;
+      if (node != "head" && dm.reason == caf::exit_reason::remote_link_unreachable
+          && !self->state.draining) {
+        // Its node's connection broke: the node is gone, whatever its link has seen so far.
+        node_event lost;
+        lost.name = node;
+        lost.reason = "connection lost";
+        on_node_event(self, lost);
+        return;
+      }
       dep.replicas.erase(i);
       if (!expected && !self->state.draining) {
         log_line("replica " + id + " stopped unexpectedly ("
@@ -504,7 +631,7 @@ void on_replica_down(controller_pointer self, const caf::down_msg& dm) {
     }
 }
 
-void collect_status(controller_pointer self, caf::typed_response_promise<std::string> rp) {
+static void collect_status(controller_pointer self, caf::typed_response_promise<std::string> rp) {
   struct gather {
     std::map<std::string, router_status> routers;
     size_t pending = 0;
@@ -517,10 +644,12 @@ void collect_status(controller_pointer self, caf::typed_response_promise<std::st
   g->pending = targets.size();
   auto finish = [=]() mutable {
     if (--g->pending == 0)
-      rp.deliver(build_status_json(self->state.config.http, self->state.apps, g->routers));
+      rp.deliver(build_status_json(self->state.config.http, self->state.apps, g->routers,
+                                   self->state.nodes));
   };
   if (targets.empty()) {
-    rp.deliver(build_status_json(self->state.config.http, self->state.apps, g->routers));
+    rp.deliver(build_status_json(self->state.config.http, self->state.apps, g->routers,
+                                 self->state.nodes));
     return;
   }
   for (auto& [key, router] : targets)
@@ -532,7 +661,8 @@ void collect_status(controller_pointer self, caf::typed_response_promise<std::st
             [=](caf::error&) mutable { finish(); });
 }
 
-controller_actor::behavior_type controller_impl(controller_pointer self) {
+static controller_actor::behavior_type controller_impl(controller_pointer self) {
+  self->state.head_id = make_challenge().substr(0, 16);
   self->set_down_handler([=](caf::down_msg& dm) { on_replica_down(self, dm); });
   return {
     [=](apply_atom, std::string& text) -> caf::result<apply_result> {
@@ -546,6 +676,11 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
       return load_model(self, model, false);
     },
     [=](registry_atom, registry_version& report) { on_registry_version(self, report); },
+    [=](node_atom, node_event& ev) { on_node_event(self, ev); },
+    [=](settle_atom) {
+      self->state.settle_timer_armed = false;
+      run_deferred(self, true);
+    },
     [=](status_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       collect_status(self, rp);
@@ -562,6 +697,7 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
     [=](drain_atom) -> bool {
       auto& st = self->state;
       st.draining = true;
+      leave_nodes(self);
       for (auto& [_, app] : st.apps)
         for (auto& [__, dep] : app.deployments) {
           if (dep.watcher)
@@ -576,8 +712,6 @@ controller_actor::behavior_type controller_impl(controller_pointer self) {
     },
   };
 }
-
-} // namespace
 
 controller_actor spawn_controller(caf::actor_system& sys) {
   return sys.spawn(controller_impl);

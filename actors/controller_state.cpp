@@ -66,7 +66,7 @@ std::string deployment_record::status() const {
                && active_current() == running_current() && !has_old_generation();
   if (whole)
     return "HEALTHY";
-  return recovering ? "UNHEALTHY" : "UPDATING";
+  return recovering || !placement_message.empty() ? "UNHEALTHY" : "UPDATING";
 }
 
 std::string application_record::status() const {
@@ -109,6 +109,8 @@ void write_replicas(writer_t& w, const deployment_record& dep, const router_stat
     w.Int(static_cast<int>(getpid()));
     w.Key("node_ip");
     w.String("127.0.0.1");
+    w.Key("node");
+    write_string(w, r.node);
     w.Key("actor_id");
     write_string(w, std::to_string(r.handle ? r.handle.id() : 0));
     w.Key("start_time_s");
@@ -138,7 +140,9 @@ void write_deployment(writer_t& w, const deployment_record& dep, const router_st
            : status == "HEALTHY"       ? "CONFIG_UPDATE_COMPLETED"
                                        : "CONFIG_UPDATE_STARTED");
   w.Key("message");
-  write_string(w, dep.failure.empty() ? dep.registry_message : dep.failure);
+  write_string(w, !dep.failure.empty()             ? dep.failure
+                  : !dep.placement_message.empty() ? dep.placement_message
+                                                   : dep.registry_message);
   w.Key("warnings");
   w.StartArray();
   if (!dep.warning.empty())
@@ -164,6 +168,18 @@ void write_deployment(writer_t& w, const deployment_record& dep, const router_st
       break;
     }
   write_replicas(w, dep, rs);
+  // Replica counts per node (running and starting ones of the current code).
+  std::map<std::string, uint64_t> per_node;
+  for (auto& r : dep.replicas)
+    if (r.phase != replica_phase::stopping)
+      ++per_node[r.node];
+  w.Key("replicas_per_node");
+  w.StartObject();
+  for (auto& [node, n] : per_node) {
+    w.Key(node.c_str());
+    w.Uint64(n);
+  }
+  w.EndObject();
   w.EndObject();
 }
 
@@ -205,7 +221,8 @@ void write_application(writer_t& w, const application_record& app,
 
 std::string build_status_json(const http_options& http,
                               const std::map<std::string, application_record>& apps,
-                              const std::map<std::string, router_status>& routers) {
+                              const std::map<std::string, router_status>& routers,
+                              const std::map<std::string, node_record>& nodes) {
   rapidjson::StringBuffer buf;
   writer_t w(buf);
   w.StartObject();
@@ -234,6 +251,25 @@ std::string build_status_json(const http_options& http,
   w.Key("keep_alive_timeout_s");
   w.Double(http.keep_alive_timeout_s);
   w.EndObject();
+  if (!nodes.empty()) {
+    w.Key("nodes");
+    w.StartArray();
+    for (auto& [name, n] : nodes) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, name);
+      w.Key("address");
+      write_string(w, n.cfg.host + ":" + std::to_string(n.cfg.port));
+      w.Key("status");
+      w.String(n.up ? "UP" : n.reported ? "DOWN" : "CONNECTING");
+      w.Key("message");
+      write_string(w, n.reason);
+      w.Key("since_s");
+      w.Double(n.since_s);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("deploy_mode");
   w.String("MULTI_APP");
   w.Key("applications");

@@ -29,6 +29,9 @@ struct replica_record {
   double start_time_s = 0;
   /// Code generation the replica runs; older ones are stopped once the new ones are ready.
   uint64_t generation = 0;
+  /// Where it runs: "head" or a node name. A remote replica's handle is null until the node
+  /// has spawned it.
+  std::string node = "head";
 };
 
 struct deployment_record {
@@ -59,6 +62,8 @@ struct deployment_record {
   double backoff_s = 0;
   /// Why the registry's current version is not serving (unreachable, failed to load), or "".
   std::string registry_message;
+  /// Why replicas are missing for want of a node to place them on, or "".
+  std::string placement_message;
 
   /// The registry version running replicas of the current generation serve, or "".
   std::string serving_version() const;
@@ -71,6 +76,20 @@ struct deployment_record {
   bool has_old_generation() const;
   /// Ray's deployment status: HEALTHY, UPDATING, UNHEALTHY or DEPLOY_FAILED.
   std::string status() const;
+};
+
+/// A worker node as the controller sees it.
+struct node_record {
+  node_config cfg;
+  /// Up: joined, the node actor and session valid.
+  bool up = false;
+  /// The link has reported at least once (joined or failed): placement may count on its state.
+  bool reported = false;
+  caf::actor node;
+  uint64_t session = 0;
+  /// Why it is down ("" while up).
+  std::string reason;
+  double since_s = 0;
 };
 
 struct application_record {
@@ -87,7 +106,8 @@ struct application_record {
 /// (router_status by "app/deployment"; missing entries show no counts).
 std::string build_status_json(const http_options& http,
                               const std::map<std::string, application_record>& apps,
-                              const std::map<std::string, router_status>& routers);
+                              const std::map<std::string, router_status>& routers,
+                              const std::map<std::string, node_record>& nodes = {});
 
 const char* to_string(replica_phase phase);
 

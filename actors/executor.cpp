@@ -108,7 +108,8 @@ caf::result<std::string> construct_deployment(executor_pointer self) {
   auto model = parse_json_or_null(opts.model_json);
   deployment_context ctx{opts.application, opts.deployment, opts.replica_id, &user_config,
                          opts.graph_json.empty() ? nullptr : &graph, opts.backend,
-                         opts.model_json.empty() ? nullptr : &model};
+                         opts.model_json.empty() ? nullptr : &model, opts.device,
+                         opts.precision, opts.replica_index};
   call_context_scope scope({self, 0});
   try {
     std::shared_ptr<deployment> instance = factory(ctx);

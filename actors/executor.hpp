@@ -34,6 +34,10 @@ struct executor_options {
   std::string model_json;
   /// user_config as JSON text ("null" when none).
   std::string user_config_json = "null";
+  /// The deployment's "device" and "precision", and the replica's number (deployment_context).
+  std::string device = "cpu";
+  std::string precision = "tf32";
+  uint64_t replica_index = 0;
   std::shared_ptr<const handle_backend> backend;
   std::shared_ptr<deployment_slot> slot;
 };

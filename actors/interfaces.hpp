@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <caf/replies_to.hpp>
+#include <caf/node_id.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
@@ -45,7 +46,8 @@ using router_actor = caf::typed_actor<
   caf::reacts_to<update_atom, replica_set>,
   caf::replies_to<status_atom>::with<router_status>,
   caf::reacts_to<abort_atom>,
-  caf::reacts_to<reap_atom, uint64_t>,
+  caf::reacts_to<reap_atom, caf::actor_addr>,
+  caf::reacts_to<lost_atom, caf::node_id, std::string>,
   caf::reacts_to<flush_atom>>;
 
 /// Owns the desired state (the config): applies configs, replaces failed replicas, reports
@@ -59,7 +61,21 @@ using controller_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::string>::with<apply_result>,
   caf::replies_to<unload_atom, std::string>::with<apply_result>,
   caf::reacts_to<registry_atom, registry_version>,
+  caf::reacts_to<node_atom, node_event>,
+  caf::reacts_to<settle_atom>,
   caf::reacts_to<abort_atom>,
   caf::replies_to<drain_atom>::with<bool>>;
+
+/// A worker node (`actorserve node`), published on its port. A head proves it holds the node's
+/// token (hello gives a one-time challenge; join answers it) and gets a session; spawn starts a
+/// replica for that session and answers its handle; ping answers the number of replicas the
+/// session has there; leave stops them. Anything with an unknown session is refused.
+using node_actor = caf::typed_actor<
+  caf::replies_to<hello_atom>::with<std::string>,
+  caf::replies_to<join_atom, join_request>::with<join_reply>,
+  caf::replies_to<spawn_atom, uint64_t, replica_spec>::with<caf::actor>,
+  caf::replies_to<ping_atom, uint64_t>::with<uint64_t>,
+  caf::reacts_to<leave_atom, uint64_t>,
+  caf::reacts_to<watchdog_atom>>;
 
 } // namespace serve

@@ -191,6 +191,92 @@ typename Inspector::result_type inspect(Inspector& f, apply_result& x) {
   return f(caf::meta::type_name("apply_result"), x.routes, x.warnings, x.models);
 }
 
+/// A replica to start on a worker node (actors/node.hpp): what the head's controller would
+/// give spawn_replica, in a form that crosses the network.
+struct replica_spec {
+  std::string application;
+  std::string deployment;
+  std::string replica_id;
+  /// Exactly one of class_name, graph_json, model_json is set (see executor_options).
+  std::string class_name;
+  std::string graph_json;
+  std::string model_json;
+  std::string user_config_json = "null";
+  batch_settings batching;
+  /// The application's routers (on the head) by deployment name, for handle calls.
+  std::vector<std::string> router_names;
+  std::vector<caf::actor> routers;
+  /// The model's files when the head ships them ("model_source": "head"): relative path ->
+  /// bytes, the model file and labels file among them, and the version the head resolved.
+  std::map<std::string, std::string> model_files;
+  std::string model_file;
+  std::string labels_file;
+  std::string resolved_version;
+  std::string resolved_from;
+  /// The deployment's "device" and "precision", and the replica's number (executor_options).
+  std::string device = "cpu";
+  std::string precision = "tf32";
+  uint64_t replica_index = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_spec& x) {
+  return f(caf::meta::type_name("replica_spec"), x.application, x.deployment, x.replica_id,
+           x.class_name, x.graph_json, x.model_json, x.user_config_json, x.batching,
+           x.router_names, x.routers, x.model_files, x.model_file, x.labels_file,
+           x.resolved_version, x.resolved_from, x.device, x.precision, x.replica_index);
+}
+
+/// A head asking a node to host its replicas: the proof that it holds the node's token
+/// (HMAC-SHA256 of the node's challenge, hex), and the head's link actor, which the node
+/// monitors so that the head's replicas stop when the head goes away.
+struct join_request {
+  /// Random per head process: a head that joins again (after a partition, or restarted) ends
+  /// its earlier session on the node.
+  std::string head_id;
+  std::string challenge;
+  std::string proof;
+  caf::actor head_link;
+  /// The node stops this head's replicas when it hears no ping for this long (ms).
+  int64_t heartbeat_timeout_ms = 5000;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_request& x) {
+  return f(caf::meta::type_name("join_request"), x.head_id, x.challenge, x.proof, x.head_link,
+           x.heartbeat_timeout_ms);
+}
+
+/// A node's answer to a join.
+struct join_reply {
+  std::string node_name;
+  /// Names the session in later spawn and ping messages.
+  uint64_t session = 0;
+  /// Whether the node has a CUDA device ("" = none, else its name), for the status.
+  std::string devices;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_reply& x) {
+  return f(caf::meta::type_name("join_reply"), x.node_name, x.session, x.devices);
+}
+
+/// A node link's report to the controller: the node joined (up) or was lost.
+struct node_event {
+  std::string name;
+  bool up = false;
+  /// The node actor when up.
+  caf::actor node;
+  uint64_t session = 0;
+  /// Why the node is down ("connection refused", "no heartbeat answer for 5 s", "bad token").
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_event& x) {
+  return f(caf::meta::type_name("node_event"), x.name, x.up, x.node, x.session, x.reason);
+}
+
 } // namespace serve
 
 CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
@@ -206,6 +292,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(serve, (serve::apply_result))
   CAF_ADD_TYPE_ID(serve, (serve::model_entry))
   CAF_ADD_TYPE_ID(serve, (serve::registry_version))
+  CAF_ADD_TYPE_ID(serve, (serve::replica_spec))
+  CAF_ADD_TYPE_ID(serve, (serve::join_request))
+  CAF_ADD_TYPE_ID(serve, (serve::join_reply))
+  CAF_ADD_TYPE_ID(serve, (serve::node_event))
 CAF_END_TYPE_ID_BLOCK(serve)
 
 namespace serve {
@@ -226,5 +316,15 @@ using models_atom = caf::atom_constant<caf::atom("models")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using unload_atom = caf::atom_constant<caf::atom("unload")>;
 using registry_atom = caf::atom_constant<caf::atom("registry")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using node_atom = caf::atom_constant<caf::atom("node")>;
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
+using watchdog_atom = caf::atom_constant<caf::atom("watchdog")>;
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 } // namespace serve

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <random>
 
 #include <caf/all.hpp>
@@ -67,8 +68,9 @@ struct router_state {
   router_options opts;
   std::vector<replica_entry> replicas;
   std::deque<queued_call> queue;
-  /// Calls on replicas, by replica actor id and call number: failed here if the replica dies.
-  std::map<caf::actor_id, std::map<uint64_t, call_slot>> in_flight;
+  /// Calls on replicas, by replica address (actor ids repeat across nodes) and call number:
+  /// failed here if the replica dies.
+  std::map<caf::actor_addr, std::map<uint64_t, call_slot>> in_flight;
   bool sweep_armed = false;
   uint64_t next_call = 0;
   uint64_t max_ongoing = 5;
@@ -78,8 +80,11 @@ struct router_state {
   /// Non-empty: with no replica, calls fail at once with 503 and this reason.
   std::string unavailable_reason;
   bool closing = false;
+  /// Replicas that went down (or whose node was lost): a replica set published before the
+  /// controller heard of it must not bring them back. Pruned to the replicas of each new set.
+  std::set<caf::actor_addr> dead;
   /// Replicas removed from the set that still had calls: stopped when those finish.
-  std::map<caf::actor_id, call_target_actor> retiring;
+  std::map<caf::actor_addr, call_target_actor> retiring;
   /// Every replica this router was given, stopped when the router ends.
   std::shared_ptr<std::vector<call_target_actor>> seen_replicas
     = std::make_shared<std::vector<call_target_actor>>();
@@ -146,7 +151,7 @@ caf::error unavailable_error(router_pointer self) {
 
 /// Forgets a finished call and returns its slot; nullopt when it is gone (its replica went down
 /// and the call was failed).
-std::optional<call_slot> finish_call(router_pointer self, caf::actor_id replica,
+std::optional<call_slot> finish_call(router_pointer self, const caf::actor_addr& replica,
                                      uint64_t call_no) {
   auto& st = self->state;
   auto i = st.in_flight.find(replica);
@@ -166,7 +171,7 @@ std::optional<call_slot> finish_call(router_pointer self, caf::actor_id replica,
     }
   }
   for (auto& r : st.replicas)
-    if (r.handle.id() == replica && r.in_flight > 0)
+    if (r.handle.address() == replica && r.in_flight > 0)
       --r.in_flight;
   quit_if_closed(self);
   return slot;
@@ -211,7 +216,7 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
   auto& st = self->state;
   auto& entry = st.replicas[index];
   ++entry.in_flight;
-  auto replica = entry.handle.id();
+  auto replica = entry.handle.address();
   auto call_no = st.next_call++;
   auto timeout = call_timeout(qc.req.deadline_ns, entry.handle.node() != self->node());
   auto msg = qc.req; // the slot keeps the original for a re-route
@@ -234,7 +239,7 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
           // The bounce proves the replica is gone: stop offering it before its down_msg comes.
           auto& reps = self->state.replicas;
           reps.erase(std::remove_if(reps.begin(), reps.end(),
-                                    [&](const replica_entry& r) { return r.handle.id() == replica; }),
+                                    [&](const replica_entry& r) { return r.handle.address() == replica; }),
                      reps.end());
           ++slot->req.reroutes;
           route(self, queued_call{std::move(slot->req), std::move(slot->promise)}, true);
@@ -298,8 +303,13 @@ void drain_queue(router_pointer self) {
 void update_replicas(router_pointer self, replica_set& set) {
   auto& st = self->state;
   std::vector<replica_entry> next;
+  std::set<caf::actor_addr> still_dead;
   for (size_t i = 0; i < set.replicas.size(); ++i) {
     auto handle = caf::actor_cast<call_target_actor>(set.replicas[i]);
+    if (st.dead.count(handle.address()) > 0) {
+      still_dead.insert(handle.address());
+      continue;
+    }
     replica_entry entry{handle, i < set.replica_ids.size() ? set.replica_ids[i] : "", 0};
     auto known = std::find_if(st.replicas.begin(), st.replicas.end(),
                               [&](const replica_entry& r) { return r.handle == handle; });
@@ -316,12 +326,13 @@ void update_replicas(router_pointer self, replica_set& set) {
                              [&](const replica_entry& r) { return r.handle == old.handle; });
     if (kept != next.end())
       continue;
-    if (st.in_flight.count(old.handle.id()) > 0)
-      st.retiring.emplace(old.handle.id(), old.handle);
+    if (st.in_flight.count(old.handle.address()) > 0)
+      st.retiring.emplace(old.handle.address(), old.handle);
     else
       self->send_exit(old.handle, caf::exit_reason::user_shutdown);
   }
   st.replicas = std::move(next);
+  st.dead = std::move(still_dead);
   st.max_ongoing = std::max<uint64_t>(1, set.max_ongoing);
   st.max_queued = set.max_queued;
   st.unavailable_reason = std::move(set.unavailable_reason);
@@ -335,26 +346,70 @@ void update_replicas(router_pointer self, replica_set& set) {
   quit_if_closed(self);
 }
 
+void reap_replica(router_pointer self, const caf::actor_addr& id, const caf::error& reason);
+
 void on_replica_down(router_pointer self, const caf::down_msg& dm) {
   auto& st = self->state;
-  auto id = dm.source.id();
+  auto id = dm.source;
+  st.dead.insert(dm.source);
   st.replicas.erase(std::remove_if(st.replicas.begin(), st.replicas.end(),
-                                   [&](const replica_entry& r) { return r.handle.id() == id; }),
+                                   [&](const replica_entry& r) { return r.handle.address() == id; }),
                     st.replicas.end());
   st.retiring.erase(id);
   auto& seen = *st.seen_replicas;
   seen.erase(std::remove_if(seen.begin(), seen.end(),
-                            [&](const call_target_actor& r) { return r.id() == id; }),
+                            [&](const call_target_actor& r) { return r.address() == id; }),
              seen.end());
   if (st.in_flight.count(id) == 0) {
     quit_if_closed(self);
     return;
   }
-  self->delayed_send(self, bounce_grace, reap_atom::value, static_cast<uint64_t>(id));
+  if (dm.reason == caf::exit_reason::remote_link_unreachable) {
+    // Its node's connection broke: no bounce can come, and the work there is lost.
+    reap_replica(self, id, make_error(errc::unavailable, "the node of a replica of "
+                                                           + st.opts.deployment_label
+                                                           + " was lost while it handled the "
+                                                             "request; retry"));
+    return;
+  }
+  self->delayed_send(self, bounce_grace, reap_atom::value, id);
+}
+
+/// Fails the calls still open on the replicas of node `nid` (lost: its process died, its
+/// connection broke or it stopped answering heartbeats) with unavailable at once, and stops
+/// offering those replicas. Nothing comes back from a lost node, so there is nothing to wait for.
+void fail_node(router_pointer self, const caf::node_id& nid, const std::string& reason) {
+  auto& st = self->state;
+  std::vector<caf::actor_addr> ids;
+  for (auto& r : st.replicas)
+    if (r.handle.node() == nid) {
+      ids.push_back(r.handle.address());
+      st.dead.insert(r.handle.address());
+    }
+  for (auto& [addr, r] : st.retiring)
+    if (r.node() == nid)
+      ids.push_back(addr);
+  st.replicas.erase(std::remove_if(st.replicas.begin(), st.replicas.end(),
+                                   [&](const replica_entry& r) { return r.handle.node() == nid; }),
+                    st.replicas.end());
+  for (auto id : ids) {
+    st.retiring.erase(id);
+    auto i = st.in_flight.find(id);
+    if (i == st.in_flight.end())
+      continue;
+    auto calls = std::move(i->second);
+    st.in_flight.erase(i);
+    for (auto& [_, slot] : calls)
+      if (!slot.answered)
+        slot.promise.deliver(make_error(errc::unavailable, reason + " while it handled the "
+                                                                    "request; retry"));
+  }
+  drain_queue(self);
+  quit_if_closed(self);
 }
 
 /// Fails the calls still open on a replica that went down bounce_grace ago.
-void reap_replica(router_pointer self, caf::actor_id id) {
+void reap_replica(router_pointer self, const caf::actor_addr& id, const caf::error& reason) {
   auto& st = self->state;
   auto i = st.in_flight.find(id);
   if (i == st.in_flight.end())
@@ -363,8 +418,7 @@ void reap_replica(router_pointer self, caf::actor_id id) {
   st.in_flight.erase(i);
   for (auto& [_, slot] : calls)
     if (!slot.answered)
-      slot.promise.deliver(make_error(errc::internal, "the replica of " + st.opts.deployment_label
-                                                        + " stopped while handling the request"));
+      slot.promise.deliver(reason);
   quit_if_closed(self);
 }
 
@@ -400,8 +454,14 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       sweep(self);
       report_queue(self->state);
     },
-    [=](reap_atom, uint64_t replica_id) {
-      reap_replica(self, static_cast<caf::actor_id>(replica_id));
+    [=](reap_atom, caf::actor_addr& replica) {
+      reap_replica(self, replica,
+                   make_error(errc::internal, "the replica of " + self->state.opts.deployment_label
+                                                + " stopped while handling the request"));
+      report_queue(self->state);
+    },
+    [=](lost_atom, caf::node_id& nid, std::string& reason) {
+      fail_node(self, nid, reason);
       report_queue(self->state);
     },
     [=](status_atom) -> router_status {

@@ -42,10 +42,24 @@ struct model_spec {
   /// How often a model pinned to an alias, stage or "latest" asks its registry for a newer
   /// version (seconds, > 0).
   double poll_interval_s = 10.0;
+  /// Set only for a model a head shipped to a worker node (model_location.hpp): the registry
+  /// version and description the head resolved, shown in the status instead of the local copy's.
+  std::string resolved_version;
+  std::string resolved_from;
 };
 
 /// The model spec as a JSON object ({"uri", "labels", "features"}), as the executor reads it.
 std::string model_spec_json(const model_spec& spec);
+
+/// Where a deployment's replicas may run ("placement").
+struct placement_options {
+  /// Node names replicas may be placed on; "head" is the process that reads the config. Empty =
+  /// spread over every node that is up, the head included.
+  std::vector<std::string> nodes;
+  /// "head": the head reads the model's files (resolving its registry URI) and sends them to the
+  /// node; "node": the node resolves the model URI itself (a registry or path it can reach).
+  std::string model_source = "head";
+};
 
 /// One deployment of an application: exactly one of class, model or graph.
 struct deployment_config {
@@ -72,8 +86,17 @@ struct deployment_config {
   std::string user_config_json = "null";
   /// Present when the deployment batches requests.
   std::optional<batch_options> batching;
+  /// Where a model deployment's replicas compute: "cpu" (default: existing configs keep their
+  /// behaviour and numerics), "auto" (a GPU when one is usable and the graph has GPU kernels,
+  /// else the CPU, saying why), "cuda" (a GPU, replicas spread round-robin; fails to start
+  /// without one) or "cuda:N" (that GPU). Class deployments receive it in deployment_context.
+  std::string device = "cpu";
+  /// GPU compute precision of float32 models: "tf32" (default), "fp32", "fp16", "bf16".
+  /// Ignored on the CPU.
+  std::string precision = "tf32";
   /// Drain time on shutdown before in-flight work is abandoned. >= 0. Ray default 20 s.
   double graceful_shutdown_timeout_s = 20.0;
+  placement_options placement;
 
   /// In-flight cap the router applies per replica: max_ongoing_requests, raised to
   /// max_batch_size x max_concurrent_batches when batching would otherwise be capped.
@@ -118,11 +141,48 @@ struct http_options {
   std::string access_log = "off";
 };
 
+/// A worker node (`actorserve node --listen HOST:PORT`) the head may place replicas on.
+struct node_config {
+  /// Unique; not "head".
+  std::string name;
+  std::string host;
+  int port = 0;
+};
+
+/// TLS between the head and its nodes (CAF's OpenSSL module). Off when certificate is "".
+struct tls_options {
+  /// PEM certificate and private key of this process.
+  std::string certificate;
+  std::string key;
+  /// PEM file of the CA that signed the peers' certificates ("" = do not verify peers).
+  std::string ca_file;
+  bool enabled() const { return !certificate.empty(); }
+};
+
+/// How the head talks to its nodes ("cluster").
+struct cluster_options {
+  /// File holding the token nodes were started with (--token-file); "" = send none (such a head
+  /// can join only nodes started without a token).
+  std::string token_file;
+  /// How often the head pings each node (seconds, > 0).
+  double heartbeat_interval_s = 1.0;
+  /// A node that has not answered for this long is lost: its in-flight calls fail with 503 and
+  /// its replicas are placed elsewhere (seconds, > heartbeat_interval_s). A node that hears no
+  /// ping for this long stops the replicas it hosts for that head.
+  double heartbeat_timeout_s = 5.0;
+  /// How long to wait between attempts to reach a node that is down (seconds, > 0).
+  double reconnect_interval_s = 1.0;
+  tls_options tls;
+};
+
 struct serve_config {
   http_options http;
   /// Top-level "registry_uri" (see model_spec::registry_uri), or "".
   std::string registry_uri;
   std::vector<application_config> applications;
+  /// Worker nodes ("nodes"); empty = everything runs in this process.
+  std::vector<node_config> nodes;
+  cluster_options cluster;
 };
 
 /// A refused config: the JSON path of the bad field and why.

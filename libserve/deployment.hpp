@@ -126,6 +126,13 @@ struct deployment_context {
   std::shared_ptr<const handle_backend> backend;
   /// The deployment's "model" config ({"uri", "labels", "features"}) for model deployments.
   const rapidjson::Value* model_config = nullptr;
+  /// The deployment's "device": "cpu", "auto", "cuda" or "cuda:N". Model deployments pick their
+  /// executor by it (libserve/device_selection.hpp); a class may use it as it sees fit.
+  std::string device = "cpu";
+  /// The deployment's GPU "precision": "tf32", "fp32", "fp16" or "bf16".
+  std::string precision = "tf32";
+  /// This replica's number within its deployment (0, 1, ...): spreads replicas over GPUs.
+  uint64_t replica_index = 0;
 
   /// A handle to `deployment_name` in the same application.
   handle get_handle(const std::string& deployment_name) const {

@@ -63,6 +63,21 @@ struct json_maker {
     if (!spec.registry_uri.empty())
       obj.AddMember("registry_uri", text(spec.registry_uri), alloc);
     obj.AddMember("poll_interval_s", number(spec.poll_interval_s), alloc);
+    if (!spec.resolved_version.empty())
+      obj.AddMember("resolved_version", text(spec.resolved_version), alloc);
+    if (!spec.resolved_from.empty())
+      obj.AddMember("resolved_from", text(spec.resolved_from), alloc);
+    return obj;
+  }
+  json placement(const placement_options& p) const {
+    json obj(rapidjson::kObjectType);
+    if (!p.nodes.empty()) {
+      json list(rapidjson::kArrayType);
+      for (auto& n : p.nodes)
+        list.PushBack(text(n), alloc);
+      obj.AddMember("nodes", list, alloc);
+    }
+    obj.AddMember("model_source", text(p.model_source), alloc);
     return obj;
   }
 };
@@ -96,7 +111,8 @@ bool deployment_config::same_code(const deployment_config& other) const {
   return name == other.name && type == other.type && class_name == other.class_name &&
          model.uri == other.model.uri && model.labels == other.model.labels &&
          model.features == other.model.features &&
-         graph_json == other.graph_json;
+         graph_json == other.graph_json && device == other.device &&
+         precision == other.precision;
 }
 
 const deployment_config* application_config::find(const std::string& deployment) const {
@@ -123,6 +139,11 @@ std::string deployment_config_json(const deployment_config& dep) {
   doc.AddMember("user_config", make.embedded(dep.user_config_json), alloc);
   doc.AddMember("graceful_shutdown_timeout_s", make.number(dep.graceful_shutdown_timeout_s), alloc);
   doc.AddMember("batching", make.batching(dep.batching), alloc);
+  if (dep.type != deployment_config::kind::graph) { // a graph has no device of its own
+    doc.AddMember("device", make.text(dep.device), alloc);
+    doc.AddMember("precision", make.text(dep.precision), alloc);
+  }
+  doc.AddMember("placement", make.placement(dep.placement), alloc);
   if (dep.type == deployment_config::kind::class_name)
     doc.AddMember("class", make.text(dep.class_name), alloc);
   else if (dep.type == deployment_config::kind::model)

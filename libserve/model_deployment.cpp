@@ -8,6 +8,8 @@
 #include <map>
 #include <sstream>
 
+#include "libserve/model_location.hpp"
+#include "libserve/model_device.hpp"
 #include "libserve/model_stats.hpp"
 #include "libserve/onnx/model.hpp"
 #include "libserve/payload.hpp"
@@ -103,54 +105,6 @@ std::map<std::string, std::string> load_labels(const std::string& path) {
   return labels;
 }
 
-/// Where a model's files are, and which registry version they are.
-struct located_model {
-  /// The .onnx file to load.
-  std::string model_path;
-  /// Its folder (where a relative labels file is also looked for).
-  std::string dir;
-  /// The registry version ("" for local paths and runs:/).
-  std::string version;
-  /// "models:/iris@production -> version 3", or the path.
-  std::string resolved;
-};
-
-/// A local .onnx file, a model folder (MLmodel or model.onnx), or a registry URI resolved
-/// against `registry_uri` (an MLflow file store, SQLite store or tracking server).
-located_model locate_model(const std::string& uri, const std::string& registry_uri) {
-  namespace fs = std::filesystem;
-  auto parsed = registry::model_uri::parse(uri);
-  if (!parsed.needs_registry()) {
-    std::error_code ec;
-    if (!fs::is_directory(parsed.path, ec))
-      return {parsed.path, fs::path(parsed.path).parent_path().string(), "", parsed.path};
-    auto folder = registry::read_model_folder(parsed.path);
-    return {folder.model_path, folder.dir, "", parsed.path};
-  }
-  if (registry_uri.empty())
-    throw serve_exception(errc::invalid_argument,
-                          "model uri \"" + uri + "\" names a registry entry: set \"registry_uri\" "
-                          "(on the model, its application or the config's top level) to an MLflow "
-                          "file store folder, sqlite:///path/to/mlflow.db or http://host:port");
-  auto store = registry::open_registry(registry_uri, "");
-  auto found = store->resolve(parsed);
-  auto folder = registry::read_model_folder(found.local_dir);
-  return {folder.model_path, folder.dir, found.version,
-          found.description + " (" + store->describe() + ")"};
-}
-
-/// The labels file: as given, or, for a relative path that does not exist, inside the model's
-/// folder (registry models carry it as an artifact).
-std::string labels_path(const std::string& labels, const std::string& model_dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (labels.empty() || fs::path(labels).is_absolute() || fs::exists(labels, ec)
-      || model_dir.empty())
-    return labels;
-  auto inside = fs::path(model_dir) / labels;
-  return fs::exists(inside, ec) ? inside.string() : labels;
-}
-
 class onnx_deployment : public deployment {
 public:
   explicit onnx_deployment(const deployment_context& ctx) {
@@ -165,6 +119,11 @@ public:
     auto located = locate_model(uri_, registry_uri);
     version_ = located.version;
     resolved_ = located.resolved;
+    // A model its head shipped to this node: report the version the head resolved.
+    if (cfg.HasMember("resolved_version") && cfg["resolved_version"].IsString())
+      version_ = cfg["resolved_version"].GetString();
+    if (cfg.HasMember("resolved_from") && cfg["resolved_from"].IsString())
+      resolved_ = cfg["resolved_from"].GetString();
     model_ = onnx_model::load(located.model_path);
     labels_ = load_labels(
       labels_path(cfg.HasMember("labels") ? cfg["labels"].GetString() : "", located.dir));
@@ -173,6 +132,7 @@ public:
       v2_inputs_.push_back(signature_of(in));
     }
     stats_ = model_statistics::of(ctx.application, ctx.deployment);
+    device_ = std::make_unique<model_device>(ctx, model_); // CPU or GPU executor
   }
 
   future<response> handle(request req) override {
@@ -214,6 +174,8 @@ private:
   bool batchable_ = true;
   std::vector<v2::tensor_signature> v2_inputs_;
   std::shared_ptr<model_statistics> stats_;
+  /// Runs the graph on the CPU or a GPU (device and why in describe()).
+  std::unique_ptr<model_device> device_;
 };
 
 std::string onnx_deployment::describe() const {
@@ -258,6 +220,7 @@ std::string onnx_deployment::describe() const {
   w.Int64(info.ir_version);
   w.Key("producer");
   w.String(info.producer.c_str());
+  device_->describe(w);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -583,7 +546,7 @@ void onnx_deployment::run_group(const std::vector<size_t>& members,
   }
   try {
     const int64_t t_infer = now_ns();
-    auto outputs = model_->run(feed);
+    auto outputs = device_->run(feed);
     const int64_t t_output = now_ns();
     if (members.size() > 1 && !splittable(outputs, total_rows)) {
       for (auto i : members) // outputs without a batch dimension: one execution per request
@@ -604,6 +567,8 @@ void onnx_deployment::run_group(const std::vector<size_t>& members,
     for (auto i : members)
       stats_->record_compute(t_infer - t_input + parsed[i].parse_ns, t_output - t_infer,
                              t_done - t_output);
+  } catch (const replica_failure&) {
+    throw; // a sticky GPU error: the executor takes the replica down
   } catch (...) {
     auto err = current_exception_info();
     for (auto i : members)

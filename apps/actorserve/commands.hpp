@@ -20,6 +20,9 @@ int bench_command(const std::vector<std::string>& args);
 /// register, alias).
 int registry_command(const std::vector<std::string>& args);
 
+/// `actorserve node --listen HOST:PORT`: a worker node hosting replicas for heads.
+int node_command(const std::vector<std::string>& args);
+
 /// Small argument scanner shared by the commands.
 struct arg_reader {
   std::vector<std::string> args;

@@ -22,6 +22,9 @@ Usage:
   actorserve registry SUBCOMMAND --registry URI
                                       list models, versions and aliases of a registry; register
                                       a model folder or set an alias in an MLflow file store
+  actorserve node --listen HOST:PORT [--name NAME] [--token-file FILE]
+                                      a worker node: heads list it in "nodes" and place
+                                      replicas on it ("placement")
   actorserve COMMAND --help           help for one command
   actorserve --version
 
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
     return serve::cli::bench_command(rest);
   if (command == "registry")
     return serve::cli::registry_command(rest);
+  if (command == "node")
+    return serve::cli::node_command(rest);
   std::fprintf(stderr, "actorserve: unknown command \"%s\"\n\n%s", command.c_str(), usage);
   return 2;
 }

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -241,6 +243,17 @@ int run_command(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   caf::actor_system_config cfg;
   configure_actor_system(cfg, opts.sched);
+  // Worker nodes: CAF's network layer (and its OpenSSL module for TLS) is loaded only then.
+  const auto& cluster = parsed.config->cluster;
+  if (!parsed.config->nodes.empty()) {
+    cfg.load<caf::io::middleman>();
+    if (cluster.tls.enabled()) {
+      cfg.load<caf::openssl::manager>();
+      cfg.openssl_certificate = cluster.tls.certificate;
+      cfg.openssl_key = cluster.tls.key;
+      cfg.openssl_cafile = cluster.tls.ca_file;
+    }
+  }
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};

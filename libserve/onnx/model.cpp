@@ -37,6 +37,7 @@ struct onnx_model::value_slots {
   /// Constants (initializers, folded values) the plan or the outputs read; owned here.
   std::vector<value> constants;
   std::vector<int> constant_slot; // per constants entry
+  std::map<std::string, size_t> constant_index; // name -> constants entry
   /// Per info_.inputs / info_.outputs entry.
   std::vector<int> input_slot;
   std::vector<int> output_slot;
@@ -424,12 +425,18 @@ std::shared_ptr<const onnx_model> onnx_model::load_bytes(const std::string& byte
   slots->input_slot = plan.input_slot;
   slots->output_slot = plan.output_slot;
   for (auto& [name, slot] : plan.constants) {
+    slots->constant_index[name] = slots->constants.size();
     slots->constants.push_back(value{std::move(constants.at(name)), nullptr});
     slots->constant_slot.push_back(slot);
   }
   model->slots_ = std::move(slots);
   model->info_.node_count = model->plan_.size();
   return model;
+}
+
+const tensor* onnx_model::constant(const std::string& name) const {
+  auto i = slots_->constant_index.find(name);
+  return i == slots_->constant_index.end() ? nullptr : &slots_->constants[i->second].t;
 }
 
 std::vector<value> onnx_model::run(const std::map<std::string, tensor>& inputs) const {

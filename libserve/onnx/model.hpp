@@ -51,6 +51,9 @@ public:
   /// initializers map is empty: the constant tensors were moved into the executor (info() has
   /// their sizes).
   const graph& ir() const { return graph_; }
+  /// A constant tensor the graph as it runs reads (an initializer or a folded value), by name;
+  /// nullptr when `name` is not one. Lets other executors (onnx/gpu_plan.hpp) take the weights.
+  const tensor* constant(const std::string& name) const;
 
   /// Runs the graph once. `inputs` holds every user input by name; the result holds the graph
   /// outputs in info().outputs order. Throws serve_exception(invalid_argument) naming the input

@@ -230,7 +230,8 @@ TEST_CASE("to_string joins path and reason") {
 
 TEST_CASE("an unknown top-level field is refused by name") {
   CHECK(error_text(R"({"aplications": []})") ==
-        "aplications: unknown field; expected one of: http_options, applications, registry_uri");
+        "aplications: unknown field; expected one of: http_options, applications, registry_uri, "
+        "nodes, cluster");
 }
 
 TEST_CASE("an unknown http_options field is refused with its path") {
@@ -249,7 +250,7 @@ TEST_CASE("an unknown deployment field such as autoscaling_config is refused") {
   CHECK(error_text(one_deployment(R"("autoscaling_config": {})")) ==
         "applications[0].deployments[0].autoscaling_config: unknown field; expected one of: "
         "name, class, model, graph, num_replicas, max_ongoing_requests, max_queued_requests, "
-        "user_config, graceful_shutdown_timeout_s, batching");
+        "user_config, graceful_shutdown_timeout_s, batching, placement, device, precision");
 }
 
 TEST_CASE("unknown fields in batching, model and graph objects are refused") {
@@ -891,6 +892,69 @@ TEST_CASE("a deployment_config_json batching object parses back as deployment ba
   deployment_config again =
       only_deployment(accepted(one_deployment(R"("batching": )" + batching_text)));
   CHECK(again.batching->batch_wait_timeout == dep.batching->batch_wait_timeout);
+}
+
+// ---- device and precision (issue 7) -------------------------------------------------------
+
+TEST_CASE("device defaults to cpu and precision to tf32") {
+  const deployment_config dep = only_deployment(accepted(one_deployment("")));
+  CHECK(dep.device == "cpu");
+  CHECK(dep.precision == "tf32");
+}
+
+TEST_CASE("device takes cpu, auto, cuda and cuda:N") {
+  for (const char* device : {"cpu", "auto", "cuda", "cuda:0", "cuda:7", "cuda:9999"})
+    CHECK(only_deployment(accepted(one_deployment(std::string(R"("device": ")") + device + "\"")))
+              .device == device);
+}
+
+TEST_CASE("a bad device is refused with its path and the accepted values") {
+  const std::string expected =
+      R"(applications[0].deployments[0].device: must be "cpu", "auto", "cuda" or "cuda:N" (N a device number >= 0); was )";
+  for (const char* device : {"gpu", "cuda:", "cuda:-1", "cuda:x", "cuda:1 ", "CUDA", "cuda:10000"})
+    CHECK(error_text(one_deployment(std::string(R"("device": ")") + device + "\"")) ==
+          expected + "\"" + device + "\"");
+  CHECK(error_text(one_deployment(R"("device": 0)")) ==
+        "applications[0].deployments[0].device: must be a string; was a number");
+  CHECK(error_text(one_deployment(R"("device": "")")) ==
+        "applications[0].deployments[0].device: must not be empty");
+}
+
+TEST_CASE("precision takes tf32, fp32, fp16 and bf16") {
+  for (const char* precision : {"tf32", "fp32", "fp16", "bf16"})
+    CHECK(only_deployment(
+              accepted(one_deployment(std::string(R"("precision": ")") + precision + "\"")))
+              .precision == precision);
+  CHECK(error_text(one_deployment(R"("precision": "int8")")) ==
+        R"(applications[0].deployments[0].precision: must be one of "tf32", "fp32", "fp16" or "bf16"; was "int8")");
+}
+
+TEST_CASE("a model deployment takes device and precision; a graph refuses them") {
+  const deployment_config dep = only_deployment(accepted(
+      one_app(R"({"name":"M","model":{"uri":"m.onnx"},"device":"cuda:1","precision":"bf16"})")));
+  CHECK(dep.device == "cuda:1");
+  CHECK(dep.precision == "bf16");
+  CHECK(error_text(one_app(R"({"name":"A","class":"C"},
+                              {"name":"G","graph":{"sequence":["A"]},"device":"auto"})",
+                           R"("ingress":"G",)")) ==
+        "applications[0].deployments[1].device: applies to model and class deployments, not to a "
+        "graph (its calls run where their deployments run)");
+}
+
+TEST_CASE("device and precision show in deployment_config_json and need new replicas") {
+  const deployment_config dep = only_deployment(
+      accepted(one_app(R"({"name":"M","model":{"uri":"m.onnx"},"device":"auto"})")));
+  rapidjson::Document doc;
+  doc.Parse(deployment_config_json(dep).c_str());
+  REQUIRE(doc.IsObject());
+  CHECK(std::string(doc["device"].GetString()) == "auto");
+  CHECK(std::string(doc["precision"].GetString()) == "tf32");
+  deployment_config other = dep;
+  other.device = "cpu";
+  CHECK_FALSE(dep.same_code(other));
+  other = dep;
+  other.precision = "fp16";
+  CHECK_FALSE(dep.same_code(other));
 }
 
 // ---- load_config_file ---------------------------------------------------------------------
