@@ -111,6 +111,17 @@ void write_replicas(writer_t& w, const deployment_record& dep, const router_stat
     w.String("127.0.0.1");
     w.Key("node");
     write_string(w, r.node);
+    // The device the replica's model runs on, and why (GPU replicas, libserve/device_selection).
+    if (!r.description.empty()) {
+      rapidjson::Document desc;
+      desc.Parse(r.description.c_str());
+      for (const char* key : {"device", "device_reason"})
+        if (!desc.HasParseError() && desc.IsObject() && desc.HasMember(key)
+            && desc[key].IsString()) {
+          w.Key(key);
+          w.String(desc[key].GetString());
+        }
+    }
     w.Key("actor_id");
     write_string(w, std::to_string(r.handle ? r.handle.id() : 0));
     w.Key("start_time_s");

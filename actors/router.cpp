@@ -392,20 +392,12 @@ void fail_node(router_pointer self, const caf::node_id& nid, const std::string& 
   st.replicas.erase(std::remove_if(st.replicas.begin(), st.replicas.end(),
                                    [&](const replica_entry& r) { return r.handle.node() == nid; }),
                     st.replicas.end());
-  for (auto id : ids) {
+  auto lost = make_error(errc::unavailable, reason + " while it handled the request; retry");
+  for (auto& id : ids) {
     st.retiring.erase(id);
-    auto i = st.in_flight.find(id);
-    if (i == st.in_flight.end())
-      continue;
-    auto calls = std::move(i->second);
-    st.in_flight.erase(i);
-    for (auto& [_, slot] : calls)
-      if (!slot.answered)
-        slot.promise.deliver(make_error(errc::unavailable, reason + " while it handled the "
-                                                                    "request; retry"));
+    reap_replica(self, id, lost);
   }
   drain_queue(self);
-  quit_if_closed(self);
 }
 
 /// Fails the calls still open on a replica that went down bounce_grace ago.

@@ -4,6 +4,8 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include "actors/messages.hpp"
 #include "libserve/error.hpp"
@@ -24,6 +26,16 @@ void configure_actor_system(caf::actor_system_config& cfg, const scheduler_optio
     workers = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
   cfg.set("scheduler.max-threads", workers);
   cfg.set("scheduler.policy", caf::atom_from_string(sched.policy));
+}
+
+void configure_network(caf::actor_system_config& cfg, const tls_options& tls) {
+  cfg.load<caf::io::middleman>();
+  if (!tls.enabled())
+    return;
+  cfg.load<caf::openssl::manager>();
+  cfg.openssl_certificate = tls.certificate;
+  cfg.openssl_key = tls.key;
+  cfg.openssl_cafile = tls.ca_file;
 }
 
 } // namespace serve

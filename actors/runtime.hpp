@@ -6,6 +6,8 @@
 
 #include <caf/fwd.hpp>
 
+#include "libserve/config.hpp"
+
 namespace serve {
 
 struct scheduler_options {
@@ -17,5 +19,9 @@ struct scheduler_options {
 
 /// Registers ActorServe's type-ID block and error category and applies `sched`.
 void configure_actor_system(caf::actor_system_config& cfg, const scheduler_options& sched);
+
+/// Loads CAF's network layer (the middleman, for heads with nodes and for nodes) and, when
+/// `tls` has a certificate, its OpenSSL module with that certificate, key and CA file.
+void configure_network(caf::actor_system_config& cfg, const tls_options& tls);
 
 } // namespace serve

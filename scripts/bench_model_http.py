@@ -15,6 +15,8 @@ MODEL = os.path.join(ROOT, "test", "fixtures", "models", "torch_mlp_784")
 BATCH = int(os.environ.get("BATCH", "32"))
 DURATION = int(os.environ.get("DURATION", "10"))
 THREADS = os.environ.get("THREADS", "1")
+# "cpu" (default) or a GPU ("cuda:0"): the served deployment's "device".
+DEVICE = os.environ.get("DEVICE", "cpu")
 
 
 def offline():
@@ -31,6 +33,7 @@ def served(tmp):
     cfg = {"http_options": {"host": "127.0.0.1", "port": 0},
            "applications": [{"name": "mlp", "route_prefix": "/mlp", "deployments": [{
                "name": "MLP", "model": {"uri": MODEL}, "max_ongoing_requests": 4 * BATCH,
+               "device": DEVICE,
                "batching": {"max_batch_size": BATCH, "batch_wait_timeout_s": 0.002}}]}]}
     cfg_path = os.path.join(tmp, "mlp.json")
     with open(cfg_path, "w") as f:
@@ -76,7 +79,8 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=ROOT).stdout.strip()
     print(f"== bench-model-http: MLP 784-512-512-10, max_batch_size {BATCH}, "
-          f"{THREADS} model thread(s), {DURATION}s runs; nproc {os.cpu_count()}, commit {commit}")
+          f"{THREADS} model thread(s), served on {DEVICE}, {DURATION}s runs; nproc {os.cpu_count()}, "
+          f"commit {commit}")
     with tempfile.TemporaryDirectory() as tmp:
         off = offline()
         http = served(tmp)

@@ -1,6 +1,7 @@
 // The actorserve subcommands. Each returns the process exit code.
 #pragma once
 
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ int registry_command(const std::vector<std::string>& args);
 
 /// `actorserve node --listen HOST:PORT`: a worker node hosting replicas for heads.
 int node_command(const std::vector<std::string>& args);
+
+/// Blocks SIGINT and SIGTERM in this thread (call it before any thread starts, so all inherit
+/// it) and returns the set, for sigwait() by the thread that stops the process.
+sigset_t block_stop_signals();
 
 /// Small argument scanner shared by the commands.
 struct arg_reader {

@@ -94,12 +94,17 @@ void print_deployment(const rapidjson::Value& dep) {
   for (auto& w : dep["warnings"].GetArray())
     std::printf("      warning: %s\n", w.GetString());
   for (auto& r : dep["replicas"].GetArray())
-    std::printf("      %-36s %-9s in-flight %llu\n", r["replica_id"].GetString(),
+    std::printf("      %-36s %-9s in-flight %llu  node %s\n", r["replica_id"].GetString(),
                 r["state"].GetString(),
-                static_cast<unsigned long long>(r["ongoing_requests"].GetUint64()));
+                static_cast<unsigned long long>(r["ongoing_requests"].GetUint64()),
+                r.HasMember("node") ? r["node"].GetString() : "head");
 }
 
 void print_status(const rapidjson::Document& doc) {
+  if (doc.HasMember("nodes"))
+    for (auto& n : doc["nodes"].GetArray())
+      std::printf("node %-16s %-22s %-10s %s\n", n["name"].GetString(), n["address"].GetString(),
+                  n["status"].GetString(), n["message"].GetString());
   const auto& apps = doc["applications"];
   if (apps.MemberCount() == 0)
     std::puts("no applications");

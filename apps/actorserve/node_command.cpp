@@ -153,20 +153,10 @@ int node_command(const std::vector<std::string>& args) {
   if (devices.device_count > 0)
     node.devices = std::to_string(devices.device_count) + " CUDA device(s): "
                    + devices.first_device_name;
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto signals = block_stop_signals();
   caf::actor_system_config cfg;
   configure_actor_system(cfg, opts.sched);
-  cfg.load<caf::io::middleman>();
-  if (opts.tls.enabled()) {
-    cfg.load<caf::openssl::manager>();
-    cfg.openssl_certificate = opts.tls.certificate;
-    cfg.openssl_key = opts.tls.key;
-    cfg.openssl_cafile = opts.tls.ca_file;
-  }
+  configure_network(cfg, opts.tls);
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};

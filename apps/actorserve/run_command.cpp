@@ -7,8 +7,6 @@
 #include <thread>
 
 #include <caf/all.hpp>
-#include <caf/io/all.hpp>
-#include <caf/openssl/all.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -236,24 +234,12 @@ int run_command(const std::vector<std::string>& args) {
   for (auto& w : parsed.warnings)
     std::fprintf(stderr, "[actorserve] warning: %s\n", w.c_str());
   // Signals go to the waiting thread only: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto signals = block_stop_signals();
   caf::actor_system_config cfg;
   configure_actor_system(cfg, opts.sched);
   // Worker nodes: CAF's network layer (and its OpenSSL module for TLS) is loaded only then.
-  const auto& cluster = parsed.config->cluster;
-  if (!parsed.config->nodes.empty()) {
-    cfg.load<caf::io::middleman>();
-    if (cluster.tls.enabled()) {
-      cfg.load<caf::openssl::manager>();
-      cfg.openssl_certificate = cluster.tls.certificate;
-      cfg.openssl_key = cluster.tls.key;
-      cfg.openssl_cafile = cluster.tls.ca_file;
-    }
-  }
+  if (!parsed.config->nodes.empty())
+    configure_network(cfg, parsed.config->cluster.tls);
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from harness import BIN, ROOT, Server, app, config, main, wait_until
+from harness import BIN, ROOT, Server, app, config, main, run_cli, wait_until
 
 TOKEN = "correct horse battery staple"
 
@@ -167,6 +167,9 @@ def test_replicas_are_placed_on_the_listed_nodes_and_serve_from_there():
             # Composition across nodes: the ingress on w2 calls the head and w1.
             r = s.post("/c", {"x": 1})
             assert r.status == 200, r
+            text = run_cli("status", "--address", f"http://127.0.0.1:{s.port}").stdout
+            assert re.search(r"node w1 +127\.0\.0\.1:\d+ +UP", text), text
+            assert re.search(r"g#Greeter#\d+ +RUNNING +in-flight \d+ +node w2", text), text
         for w in (w1, w2):
             assert re.search(r"head \S+ at \S+ joined", w.log()), w.log()
         assert w1.log().count("started replica g#Greeter") == 2, w1.log()

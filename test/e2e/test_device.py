@@ -43,6 +43,9 @@ def test_auto_serves_the_mlp_and_the_status_says_where_and_why():
         tol = 1e-4 if model["device"] == "cpu" else 2e-2
         assert all(math.isclose(a, b, rel_tol=tol, abs_tol=tol) for a, b in zip(got, want)), got
         assert dep_config["device"] == "auto" and dep_config["precision"] == "tf32", dep_config
+        replica = s.status()["applications"]["mlp"]["deployments"]["Model"]["replicas"][0]
+        assert replica["device"] == model["device"], replica  # each replica says where it runs
+        assert replica["device_reason"] == model["device_reason"], replica
         if model["device"] == "cpu":
             assert model["device_reason"].endswith(": using CPU"), model
             assert "device cpu (" in s.log(), s.log()
