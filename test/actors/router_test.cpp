@@ -496,3 +496,55 @@ TEST_CASE_FIXTURE(actor_fixture, "the router answers calls past their deadline i
   CHECK(after.reply.body == "a:3");
   stop_all(self, router, replica);
 }
+
+TEST_CASE_FIXTURE(actor_fixture, "a replica set published before the controller heard that a "
+          "replica died does not bring that replica back") {
+  auto log_a = std::make_shared<call_log>();
+  auto log_b = std::make_shared<call_log>();
+  auto a = sys.spawn(echo_replica, "a", log_a);
+  auto b = sys.spawn(echo_replica, "b", log_b);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({a, b}, 5));
+  REQUIRE(call(self, router, "warm").ok);
+  self->send_exit(a, caf::exit_reason::kill);
+  REQUIRE(wait_for_status(self, router, [](const serve::router_status& st) {
+    return st.replica_ids.size() == 1;
+  }));
+  // A stale set still naming the dead replica (the controller published it before its own
+  // down_msg arrived): every call must go to b.
+  self->send(router, serve::update_atom::value, make_set({a, b}, 5));
+  // Answered right after the update, before any new down_msg could come: a is not offered.
+  CHECK(status_of(self, router).replica_ids.size() == 1);
+  for (int i = 0; i < 20; ++i) {
+    auto out = call(self, router, std::to_string(i));
+    REQUIRE(out.ok);
+    CHECK(out.reply.body.rfind("b:", 0) == 0);
+  }
+  CHECK(status_of(self, router).replica_ids.size() == 1);
+  stop_all(self, router, b);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "when a replica's node is lost, the calls it was handling fail "
+          "at once with unavailable and the router stops offering it") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 5));
+  auto pending = send_call(self, router, "1");
+  REQUIRE(wait_for_status(self, router, [](const serve::router_status& st) {
+    return st.in_flight == std::vector<uint64_t>{1};
+  }));
+  // (Here the "node" is this process: the fake replica lives on it.)
+  self->send(router, serve::lost_atom::value, replica.node(),
+             std::string("node w1 was lost (connection lost)"));
+  auto out = await_reply(pending);
+  REQUIRE(out.answered);
+  CHECK_FALSE(out.ok);
+  CHECK(out.error.code == serve::errc::unavailable);
+  CHECK(out.error.message
+        == "node w1 was lost (connection lost) while it handled the request; retry");
+  CHECK(status_of(self, router).replica_ids.empty());
+  // The replica's late answer, if it comes, is dropped: the caller had exactly one reply.
+  self->send(replica, serve::flush_atom::value);
+  stop_all(self, router, replica);
+}
