@@ -2,16 +2,13 @@
 import json
 import os
 import random
-import re
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from bench_common import ROOT, cpu_model, git_commit
+from bench_common import ROOT, ServerProcess, cpu_model, git_commit
 
 BIN = os.path.join(os.environ.get("BUILD_DIR", os.path.join(ROOT, "build")), "apps", "actorserve")
 MODEL = os.path.join(ROOT, "test", "fixtures", "models", "torch_mlp_784")
@@ -27,25 +24,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(args, pattern):
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=ENV)
-    for line in proc.stdout:
-        m = re.search(pattern, line)
-        if m:
-            return proc, m
-    sys.exit(f"{' '.join(args)} did not start")
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 class Cluster:
     """A head serving `deployment` and `workers` nodes, one process each."""
 
@@ -58,12 +36,11 @@ class Cluster:
             f.write(TOKEN)
         self.nodes = []
         for i in range(self.workers):
-            port = free_port()
-            proc, _ = start([BIN, "node", "--listen", f"127.0.0.1:{port}", "--name", f"w{i + 1}",
-                             "--token-file", token, "--work-dir",
-                             os.path.join(self.tmp, f"w{i + 1}"), "--workers", "2"],
-                            r"listening on")
-            self.nodes.append((f"w{i + 1}", port, proc))
+            name, port = f"w{i + 1}", free_port()
+            self.nodes.append((name, port, ServerProcess(
+                name, [BIN, "node", "--listen", f"127.0.0.1:{port}", "--name", name,
+                       "--token-file", token, "--work-dir", os.path.join(self.tmp, name),
+                       "--workers", "2"], ready_pattern=r"listening on", env=ENV).start()))
         cfg = {"http_options": {"host": "127.0.0.1", "port": 0},
                "nodes": [{"name": n, "address": f"127.0.0.1:{p}"} for n, p, _ in self.nodes],
                "cluster": {"token_file": token},
@@ -72,15 +49,14 @@ class Cluster:
         path = os.path.join(self.tmp, "head.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
-        self.head, m = start([BIN, "run", path, "--workers", "2"],
-                             r"listening on http://[^:]+:(\d+)")
-        self.url = f"http://127.0.0.1:{m.group(1)}/a"
+        self.head = ServerProcess("head", [BIN, "run", path, "--workers", "2"], env=ENV).start()
+        self.url = self.head.url("/a")
         return self
 
     def __exit__(self, *exc):
-        stop(self.head)
-        for _, _, proc in self.nodes:
-            stop(proc)
+        self.head.stop()
+        for _, _, node in self.nodes:
+            node.stop()
 
 
 def bench(url, body, connections):

@@ -7,18 +7,15 @@ One server runs at a time; the order is interleaved per repeat so that drift in 
 affects both servers alike. See scripts/bench-core for the environment variables.
 """
 import os
-import platform
 import re
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-from bench_common import cpu_model, git_commit, sh  # noqa: E402
+from bench_common import ServerProcess, cpu_model, git_commit, sh  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ECHO_BIN = os.path.join(ROOT, "build", "apps", "echo_server")
@@ -26,8 +23,6 @@ ACTORSERVE_BIN = os.path.join(ROOT, "build", "apps", "actorserve")
 BASICS_CONFIG = os.path.join(ROOT, "apps", "examples", "configs", "basics.json")
 PATH = "/noop"
 WARMUP = "2s"
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 30
 # (concurrency, wrk threads)
 LOADS = [(1, 1), (32, 2)]
 TARGET_RPS_RATIO_C32 = 0.6
@@ -39,39 +34,8 @@ def duration_arg(text):
     return text + "s" if text.isdigit() else text
 
 
-class Server:
-    """One server process started on an ephemeral port; stopped by PID."""
-
-    def __init__(self, name, argv, ready_pattern):
-        self.name = name
-        self.argv = argv
-        self.ready = re.compile(ready_pattern)
-        self.proc = None
-        self.port = None
-        self.log = None
-
-    def start(self):
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-core-", suffix=".log",
-                                               delete=False)
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            with open(self.log.name, errors="replace") as f:
-                m = self.ready.search(f.read())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("%s did not start (%s); log:\n%s"
-                           % (self.name, shlex.join(self.argv), self.log_text()))
-
-    def log_text(self):
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
+class Server(ServerProcess):
+    """echo_server or ActorServe on an ephemeral port, checked to answer /noop."""
 
     def check_reply(self):
         url = "http://127.0.0.1:%d%s" % (self.port, PATH)
@@ -80,23 +44,6 @@ class Server:
             if r.status != 200 or body != b'"ok"':
                 raise RuntimeError("%s %s answered %d %r" % (self.name, url, r.status, body))
 
-    def stop(self):
-        """Stops the server by PID (SIGTERM, then SIGKILL); returns False if it had crashed."""
-        if self.proc is None:
-            return True
-        crashed = self.proc.poll() is not None
-        if not crashed:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.log.close()
-        if not crashed:
-            os.unlink(self.log.name)
-        return not crashed
 
 
 UNIT_US = {"us": 1.0, "ms": 1000.0, "s": 1e6}

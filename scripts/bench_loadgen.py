@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 
-from bench_common import cpu_model, git_commit, sh
+from bench_common import ServerProcess, cpu_model, git_commit, sh
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("ACTORSERVE_BIN") or os.path.join(ROOT, "build", "apps", "actorserve")
@@ -26,8 +25,6 @@ IRIS_CONFIG = os.path.join(ROOT, "apps", "examples", "configs", "iris.json")
 PATH = "/noop"
 POST_BODY = '{"x": 1}'
 WARMUP_S = 2
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 30
 AGREE = (0.9, 1.1)  # ours/wrk ratio that counts as "agree within 10 %"
 
 
@@ -35,49 +32,9 @@ def env_list(name, default):
     return [x for x in os.environ.get(name, default).replace(",", " ").split() if x]
 
 
-class Server:
-    """`actorserve run CONFIG --port 0`; stopped by PID (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, config, extra):
-        self.argv = [BIN, "run", config, "--port", "0"] + extra
-        self.proc = None
-        self.port = None
-        self.log = None
-
-    def __enter__(self):
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-loadgen-", suffix=".log",
-                                               delete=False)
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            with open(self.log.name, errors="replace") as f:
-                m = re.search(r"listening on http://[^\s:]+:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-                return self
-            time.sleep(0.05)
-        with open(self.log.name, errors="replace") as f:
-            text = f.read()
-        self.__exit__()
-        raise RuntimeError("server did not start (%s); log:\n%s" % (shlex.join(self.argv), text))
-
-    def __exit__(self, *exc):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self.log is not None:
-            self.log.close()
-            os.unlink(self.log.name)
-            self.log = None
-
-    def url(self, path=""):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+def actorserve_server(config, extra):
+    """`actorserve run CONFIG --port 0` (bench_common.ServerProcess)."""
+    return ServerProcess("loadgen", [BIN, "run", config, "--port", "0"] + extra)
 
 
 # ---- wrk and ours --------------------------------------------------------------------------
@@ -157,7 +114,7 @@ def loadgen_vs_wrk(extra, loads, methods, seconds, repeats, tmp):
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 "wrk.body = %s\n" % json.dumps(POST_BODY))
     samples = {}
-    with Server(BASICS_CONFIG, extra) as server:
+    with actorserve_server(BASICS_CONFIG, extra) as server:
         with urllib.request.urlopen(server.url(PATH), timeout=10) as r:
             if r.status != 200:
                 raise RuntimeError("GET %s answered %d" % (server.url(PATH), r.status))
@@ -241,7 +198,7 @@ def v2_comparison(extra, seconds, tmp):
     print("== v2: perf_analyzer vs actorserve bench on %s (%s)" % (
         os.path.relpath(IRIS_CONFIG, ROOT), "binary tensors, concurrency 8"))
     model = iris_model()
-    with Server(IRIS_CONFIG, extra) as server:
+    with actorserve_server(IRIS_CONFIG, extra) as server:
         try:
             with urllib.request.urlopen(server.url("/v2"), timeout=10) as r:
                 r.read()

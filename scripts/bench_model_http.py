@@ -3,13 +3,12 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+from bench_common import ROOT, ServerProcess
+
 BIN = os.path.join(ROOT, "build", "apps")
 MODEL = os.path.join(ROOT, "test", "fixtures", "models", "torch_mlp_784")
 BATCH = int(os.environ.get("BATCH", "32"))
@@ -44,26 +43,14 @@ def served(tmp):
     with open(lua, "w") as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = {json.dumps(body)}\n")
-    proc = subprocess.Popen([os.path.join(BIN, "actorserve"), "run", cfg_path, "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=dict(os.environ, OPENBLAS_NUM_THREADS=THREADS))
-    try:
-        port = None
-        for line in proc.stdout:
-            m = re.search(r"listening on http://[^:]+:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-                break
-        if port is None:
-            sys.exit("actorserve did not start")
-        url = f"http://127.0.0.1:{port}/mlp"
+    with ServerProcess("model-http", [os.path.join(BIN, "actorserve"), "run", cfg_path,
+                                      "--port", "0"],
+                       env=dict(os.environ, OPENBLAS_NUM_THREADS=THREADS)) as server:
+        url = server.url("/mlp")
         conc = 2 * BATCH
         subprocess.run(["wrk", "-t2", f"-c{conc}", "-d2s", "-s", lua, url], capture_output=True)
         out = subprocess.run(["wrk", "-t2", f"-c{conc}", f"-d{DURATION}s", "--latency", "-s", lua,
                               url], capture_output=True, text=True).stdout
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
 
