@@ -129,8 +129,7 @@ static void update_watcher(controller_pointer self, application_record& app, dep
   dep.watcher = spawn_registry_watcher(self->system(), self, std::move(opts));
 }
 
-/// The records of a deployment by name (null when gone meanwhile).
-static std::pair<application_record*, deployment_record*>
+std::pair<application_record*, deployment_record*>
 find_records(controller_pointer self, const std::string& app_name, const std::string& dep_name) {
   auto a = self->state.apps.find(app_name);
   if (a == self->state.apps.end())
@@ -141,7 +140,7 @@ find_records(controller_pointer self, const std::string& app_name, const std::st
   return {&a->second, &d->second};
 }
 
-static replica_record* find_replica(deployment_record& dep, const std::string& id) {
+replica_record* find_replica(deployment_record& dep, const std::string& id) {
   for (auto& r : dep.replicas)
     if (r.id == id)
       return &r;

@@ -46,6 +46,11 @@ using controller_pointer = controller_actor::stateful_pointer<controller_state>;
 
 // controller.cpp
 void log_line(const std::string& line);
+/// The records of a deployment by name (null when gone meanwhile).
+std::pair<application_record*, deployment_record*>
+find_records(controller_pointer self, const std::string& app_name, const std::string& dep_name);
+/// The replica `id` of `dep`, or null.
+replica_record* find_replica(deployment_record& dep, const std::string& id);
 void reconcile(controller_pointer self, application_record& app, deployment_record& dep);
 void check_pending(controller_pointer self);
 void apply_now(controller_pointer self, serve_config config, std::vector<std::string> warnings,

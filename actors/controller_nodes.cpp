@@ -60,8 +60,7 @@ std::vector<std::string> placement_of(controller_pointer self, const deployment_
   return all;
 }
 
-replica_spec make_spec(const application_record& app, const deployment_record& dep,
-                       const replica_options& opts) {
+replica_spec make_spec(const application_record& app, const replica_options& opts) {
   replica_spec spec;
   spec.application = opts.exec.application;
   spec.deployment = opts.exec.deployment;
@@ -78,7 +77,6 @@ replica_spec make_spec(const application_record& app, const deployment_record& d
     spec.router_names.push_back(name);
     spec.routers.push_back(caf::actor_cast<caf::actor>(router));
   }
-  (void) dep;
   return spec;
 }
 
@@ -108,21 +106,14 @@ void send_spawn(controller_pointer self, const std::string& app_name, const std:
                                "on node " + node_name + ": " + to_error_info(err).message);
           return;
         }
-        auto a = self->state.apps.find(app_name);
-        if (a == self->state.apps.end())
-          return;
-        auto d = a->second.deployments.find(dep_name);
-        if (d == a->second.deployments.end())
-          return;
-        auto& reps = d->second.replicas;
-        auto r = std::find_if(reps.begin(), reps.end(),
-                              [&](const replica_record& x) { return x.id == replica_id; });
-        if (r == reps.end())
+        auto [a, d] = find_records(self, app_name, dep_name);
+        auto* r = d ? find_replica(*d, replica_id) : nullptr;
+        if (!r)
           return;
         log_line("replica " + replica_id + " could not be started on node " + node_name + " ("
                  + to_error_info(err).message + "); placing it again");
-        reps.erase(r);
-        reconcile(self, a->second, d->second);
+        d->replicas.erase(d->replicas.begin() + (r - d->replicas.data()));
+        reconcile(self, *a, *d);
       });
 }
 
@@ -165,7 +156,7 @@ std::optional<std::string> choose_node(controller_pointer self, deployment_recor
 
 void start_remote_replica(controller_pointer self, application_record& app, deployment_record& dep,
                           const replica_record& rec, const replica_options& opts) {
-  auto spec = make_spec(app, dep, opts);
+  auto spec = make_spec(app, opts);
   auto app_name = app.cfg.name;
   auto dep_name = dep.cfg.name;
   auto id = rec.id;
@@ -225,7 +216,7 @@ std::optional<std::string> update_nodes(controller_pointer self, const serve_con
     if (st.nodes[name].up)
       on_node_event(self, ev);
     auto link = st.links[name];
-    caf::anon_send(link, leave_atom::value); // its bool answer is of no use here
+    self->send(link, leave_atom::value);
     self->send_exit(link, caf::exit_reason::user_shutdown); // queued behind the leave
     st.links.erase(name);
     st.nodes.erase(name);
@@ -329,7 +320,7 @@ void on_node_event(controller_pointer self, node_event& ev) {
 
 void leave_nodes(controller_pointer self) {
   for (auto& [_, link] : self->state.links) {
-    caf::anon_send(link, leave_atom::value); // its bool answer is of no use here
+    self->send(link, leave_atom::value);
     self->send_exit(link, caf::exit_reason::user_shutdown);
   }
 }

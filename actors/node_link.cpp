@@ -201,12 +201,11 @@ node_link_actor::behavior_type node_link_impl(link_pointer self, node_link_optio
   return {
     [=](connect_atom) { connect(self); },
     [=](ping_atom, uint64_t attempt) { ping(self, attempt); },
-    [=](leave_atom) -> bool {
+    [=](leave_atom) {
       auto& st = self->state;
       st.leaving = true;
       if (st.up && st.node)
         self->send(st.node, leave_atom::value, st.session);
-      return true;
     },
   };
 }

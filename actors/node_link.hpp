@@ -25,7 +25,7 @@ namespace serve {
 
 using node_link_actor = caf::typed_actor<caf::reacts_to<connect_atom>,
                                          caf::reacts_to<ping_atom, uint64_t>,
-                                         caf::replies_to<leave_atom>::with<bool>>;
+                                         caf::reacts_to<leave_atom>>;
 
 struct node_link_options {
   node_config node;

@@ -4,9 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "libserve/model_location.hpp"
 #include "libserve/model_device.hpp"
@@ -74,22 +72,13 @@ std::string declared(const value_info& v) {
   return std::string(dtype_name(v.type)) + " " + (v.has_shape ? shape_to_string(v.dims) : "[...]");
 }
 
-std::string read_text_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw serve_exception(errc::not_found, std::string("cannot read ") + what + " \"" + path + "\"");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 /// "labels": a JSON array (index -> name) or object ({"0": "setosa"}).
 std::map<std::string, std::string> load_labels(const std::string& path) {
   std::map<std::string, std::string> labels;
   if (path.empty())
     return labels;
   rapidjson::Document doc;
-  auto text = read_text_file(path, "labels file");
+  auto text = read_whole_file(path, "labels file");
   if (doc.Parse(text.c_str()).HasParseError() || !(doc.IsArray() || doc.IsObject()))
     throw serve_exception(errc::invalid_argument, "labels file \"" + path
                                                     + "\" must hold a JSON array or object");

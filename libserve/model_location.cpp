@@ -18,6 +18,15 @@ namespace serve {
 
 namespace fs = std::filesystem;
 
+std::string read_whole_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw serve_exception(errc::not_found, "cannot read " + what + " \"" + path + "\"");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 /// A local .onnx file, a model folder (MLmodel or model.onnx), or a registry URI resolved
 /// against `registry_uri` (an MLflow file store, SQLite store or tracking server).
 located_model locate_model(const std::string& uri, const std::string& registry_uri) {
@@ -55,15 +64,6 @@ std::string labels_path(const std::string& labels, const std::string& model_dir)
 
 namespace {
 
-std::string read_file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw serve_exception(errc::not_found, "cannot read \"" + path.string() + "\"");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 /// A bundle path is relative, '/'-separated and free of "." and ".." segments.
 bool safe_relative(const std::string& rel) {
   if (rel.empty() || rel.front() == '/' || rel.find('\\') != std::string::npos
@@ -84,7 +84,7 @@ bool safe_relative(const std::string& rel) {
 
 void add_file(model_bundle& bundle, const std::string& rel, const fs::path& path,
               uint64_t& total) {
-  auto bytes = read_file_bytes(path);
+  auto bytes = read_whole_file(path.string(), "model file");
   total += bytes.size();
   if (total > max_bundle_bytes)
     throw serve_exception(errc::invalid_argument,

@@ -14,6 +14,10 @@
 
 namespace serve {
 
+/// The bytes of the file at `path`. Throws serve_exception(not_found) "cannot read WHAT
+/// \"PATH\"" when it cannot be opened.
+std::string read_whole_file(const std::string& path, const std::string& what);
+
 /// Where a model's files are, and which registry version they are.
 struct located_model {
   /// The .onnx file to load.

@@ -1,14 +1,12 @@
 #include "libserve/node_token.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "libserve/future.hpp"
+#include "libserve/model_location.hpp"
 
 namespace serve {
 
@@ -49,12 +47,7 @@ bool proof_matches(const std::string& token, const std::string& challenge,
 }
 
 std::string read_token_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw serve_exception(errc::invalid_argument, "cannot read token file \"" + path + "\"");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto text = ss.str();
+  auto text = read_whole_file(path, "token file");
   auto first = text.find_first_not_of(" \t\r\n");
   auto last = text.find_last_not_of(" \t\r\n");
   if (first == std::string::npos)

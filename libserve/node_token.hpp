@@ -21,7 +21,8 @@ bool proof_matches(const std::string& token, const std::string& challenge,
                    const std::string& proof);
 
 /// The token in `path`: its contents with surrounding white space removed. Throws
-/// serve_exception (invalid_argument) naming the file when it cannot be read or is empty.
+/// serve_exception naming the file when it cannot be read (not_found) or is empty
+/// (invalid_argument).
 std::string read_token_file(const std::string& path);
 
 } // namespace serve
