@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/gemm.hpp"
+
 namespace serve::onnx_ir {
 
 namespace {
@@ -180,28 +182,31 @@ size_t fuse_gemm_epilogues(graph& g) {
   return removed_count;
 }
 
-size_t pretranspose_gemm_weights(graph& g) {
+size_t pack_gemm_weights(graph& g) {
   const value_index values(g);
   size_t rewritten = 0;
   for (node& n : g.nodes) {
     const bool gemm = (in_default_domain(n) && n.op_type == "Gemm") ||
                       (n.domain == actorserve_domain && n.op_type == "FusedGemm");
-    if (!gemm || n.inputs.size() < 2 || n.attr_int("transB", 0) == 0 ||
-        values.sole_consumer(n.inputs[1]) < 0)
+    if (!gemm || n.inputs.size() < 2 || values.sole_consumer(n.inputs[1]) < 0)
       continue;
     auto b = g.initializers.find(n.inputs[1]);
     if (b == g.initializers.end() || b->second.type != dtype::float32 || b->second.rank() != 2)
       continue;
-    const tensor& bt = b->second; // [N, K]
-    const int64_t N = bt.shape[0], K = bt.shape[1];
-    tensor t = tensor::zeros(dtype::float32, {K, N});
-    const float* from = bt.as<float>();
-    float* to = t.as<float>();
-    for (int64_t r = 0; r < N; ++r)
-      for (int64_t c = 0; c < K; ++c)
-        to[c * N + r] = from[r * K + c];
-    b->second = std::move(t);
+    const bool trans_b = n.attr_int("transB", 0) != 0;
+    const tensor& from = b->second; // [K, N], or [N, K] when transposed
+    const int64_t K = from.shape[trans_b ? 1 : 0], N = from.shape[trans_b ? 0 : 1];
+    const int64_t width = n.attr_int("transA", 0) == 0 ? kernels::cpu::gemm_panel_width(K, N) : 0;
+    if (width == 0 && !trans_b)
+      continue;
+    tensor to = tensor::zeros(dtype::float32, {K, N});
+    // One panel as wide as B is the plain [K, N] layout: a transpose.
+    kernels::cpu::pack_b_panels(trans_b, K, N, from.as<float>(), width > 0 ? width : N,
+                                to.as<float>());
+    b->second = std::move(to);
     n.attributes["transB"] = attribute::of_int(0);
+    if (width > 0)
+      n.attributes[b_panel_width_attribute] = attribute::of_int(width);
     ++rewritten;
   }
   return rewritten;

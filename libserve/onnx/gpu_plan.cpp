@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 
+#include "kernels/cpu/gemm.hpp"
 #include "libserve/onnx/fusion.hpp"
 
 namespace serve::onnx_ir {
@@ -263,9 +264,13 @@ private:
     layer.out_features = N;
     layer.weight.resize(static_cast<size_t>(K * N));
     const float* w = b.as<float>();
+    const int64_t panels = n.attr_int(b_panel_width_attribute, 0); // the CPU kernel's layout
     for (int64_t k = 0; k < K; ++k)
       for (int64_t j = 0; j < N; ++j)
-        layer.weight[static_cast<size_t>(k * N + j)] = alpha * (trans_b ? w[j * K + k] : w[k * N + j]);
+        layer.weight[static_cast<size_t>(k * N + j)] =
+            alpha * w[panels > 0 ? kernels::cpu::panel_offset(K, N, panels, k, j)
+                      : trans_b  ? j * K + k
+                                 : k * N + j];
     if (!matmul && n.inputs.size() > 2 && !n.inputs[2].empty())
       layer.bias = row_bias(n, constant_input(n, 2, "C (the bias)"), N, beta);
     if (n.domain == actorserve_domain)

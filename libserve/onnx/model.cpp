@@ -412,7 +412,7 @@ std::shared_ptr<const onnx_model> onnx_model::load_bytes(const std::string& byte
   g = parse_model_bytes(bytes, base_dir);
   model->info_ = describe_model(g);
   fuse_gemm_epilogues(g);
-  pretranspose_gemm_weights(g);
+  pack_gemm_weights(g);
   auto constants = std::move(g.initializers);
   g.initializers.clear();
   auto kernels = compile_and_fold(g, constants);

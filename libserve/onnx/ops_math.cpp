@@ -450,6 +450,8 @@ struct gemm_config {
   /// FusedGemm: A may have any rank >= 1 when not transposed (MatMul with a 2-D B: leading
   /// dims fold into M) and C may broadcast from more dims. Gemm: A and C as in ONNX.
   bool matmul_like = false;
+  /// > 0: B is a float32 [K, N] in column panels of this width (pack_gemm_weights, fusion.hpp).
+  int64_t b_panel_width = 0;
 };
 
 void run_gemm(const gemm_config& g, const inputs_t& in, outputs_t& out) {
@@ -482,6 +484,15 @@ void run_gemm(const gemm_config& g, const inputs_t& in, outputs_t& out) {
       fail(g.who, "C must have rank <= 2; got " + shape_to_string(c->shape));
     bias = classify_bias(g.who, c->shape, mm, out_shape);
   }
+  if (g.b_panel_width > 0) { // the loader packed B: A is not transposed
+    if (a.type != dtype::float32)
+      fail(g.who, "A must be float32 with these weights; got " + std::string(dtype_name(a.type)));
+    tensor& y = make_output(out, a.type, out_shape);
+    cpu::gemm_bias_act_panels(M, N, K, g.alpha, a.as<float>(), b.as<float>(), g.b_panel_width,
+                              g.beta, c ? c->as<float>() : nullptr, bias, y.as<float>(), g.act,
+                              g.act_alpha);
+    return;
+  }
   with_float_type(g.who, a.type, [&](auto zero) {
     using T = decltype(zero);
     tensor& y = make_output(out, a.type, out_shape);
@@ -498,6 +509,9 @@ std::unique_ptr<op_kernel> gemm_factory(const node& n, const compile_context& ct
   g.alpha = n.attr_float("alpha", 1.0f);
   g.beta = n.attr_float("beta", 1.0f);
   g.matmul_like = fused;
+  g.b_panel_width = n.attr_int(b_panel_width_attribute, 0);
+  if (g.b_panel_width > 0 && g.trans_a)
+    fail(g.who, "weights in column panels need A not transposed");
   if (!fused && ctx.opset < 11 && (n.inputs.size() < 3 || n.inputs[2].empty()))
     fail(g.who, "input C is required before opset 11");
   if (fused) {

@@ -46,6 +46,8 @@ struct gemm_case {
   float alpha, beta;
   bias_kind bias;
   activation act;
+  /// > 0: B goes through pack_b_panels with this width and gemm_bias_act_panels (needs !ta).
+  int64_t panel_width = 0;
 };
 
 // Runs the kernel and the reference; checks |y - ref| <= 1e-5 * (sum of |terms| + 1).
@@ -55,8 +57,17 @@ void check_gemm(const gemm_case& c) {
   const auto C = random_floats(c.M * c.N, 3); // long enough for every bias kind
   const float act_alpha = 0.2f;
   std::vector<float> Y(c.M * c.N, -777.0f);
-  serve::kernels::cpu::gemm_bias_act(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), B.data(), c.beta,
-                                     C.data(), c.bias, Y.data(), c.act, act_alpha);
+  if (c.panel_width > 0) {
+    REQUIRE_FALSE(c.ta);
+    std::vector<float> panels(B.size(), 0.0f);
+    serve::kernels::cpu::pack_b_panels(c.tb, c.K, c.N, B.data(), c.panel_width, panels.data());
+    serve::kernels::cpu::gemm_bias_act_panels(c.M, c.N, c.K, c.alpha, A.data(), panels.data(),
+                                              c.panel_width, c.beta, C.data(), c.bias, Y.data(),
+                                              c.act, act_alpha);
+  } else {
+    serve::kernels::cpu::gemm_bias_act(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), B.data(),
+                                       c.beta, C.data(), c.bias, Y.data(), c.act, act_alpha);
+  }
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < c.N; ++j) {
       double sum = 0, magnitude = 0;
@@ -86,8 +97,9 @@ void check_gemm(const gemm_case& c) {
       const double expected = reference_activation(c.act, c.alpha * sum + c.beta * bias, act_alpha);
       const double tolerance = 1e-5 * (std::fabs(c.alpha) * magnitude + std::fabs(bias) + 1);
       if (std::fabs(Y[i * c.N + j] - expected) > tolerance) {
-        INFO("ta=" << c.ta << " tb=" << c.tb << " M=" << c.M << " N=" << c.N << " K=" << c.K
-                   << " bias=" << int(c.bias) << " act=" << int(c.act) << " at " << i << "," << j);
+        INFO("ta=" << c.ta << " tb=" << c.tb << " panels=" << c.panel_width << " M=" << c.M
+                   << " N=" << c.N << " K=" << c.K << " bias=" << int(c.bias)
+                   << " act=" << int(c.act) << " at " << i << "," << j);
         CHECK(Y[i * c.N + j] == doctest::Approx(expected).epsilon(1e-5));
         return; // one report per case is enough
       }
@@ -179,4 +191,54 @@ TEST_CASE("strided batched gemm repeats an operand with stride 0 and folds a sha
             CHECK(Y[b * M * N + i * N + j] == doctest::Approx(2 * sum).epsilon(1e-5));
           }
     }
+}
+
+TEST_CASE("panel widths keep blocks of 16 rows on OpenBLAS's direct kernels") {
+  using serve::kernels::cpu::gemm_panel_width;
+  CHECK(gemm_panel_width(784, 512) == 64); // 16 x 64 x 784 <= 100^3 < 16 x 128 x 784
+  CHECK(gemm_panel_width(512, 512) == 64);
+  CHECK(gemm_panel_width(100, 1000) == 512);
+  CHECK(gemm_panel_width(784, 64) == 0); // one panel: the plain layout already is one
+  CHECK(gemm_panel_width(784, 10) == 0);
+  CHECK(gemm_panel_width(4000, 512) == 0); // even 32 columns would leave the direct kernels
+  CHECK(gemm_panel_width(0, 512) == 0);
+}
+
+TEST_CASE("pack_b_panels puts each element where panel_offset says, from B or B transposed") {
+  const int64_t K = 7, N = 100, width = 32; // panels of 32, 32, 32 and 4 columns
+  const auto B = random_floats(K * N, 6);
+  for (bool tb : {false, true}) {
+    std::vector<float> packed(B.size(), 0.0f);
+    serve::kernels::cpu::pack_b_panels(tb, K, N, B.data(), width, packed.data());
+    std::vector<bool> written(B.size(), false);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) {
+        const int64_t at = serve::kernels::cpu::panel_offset(K, N, width, k, j);
+        REQUIRE(at >= 0);
+        REQUIRE(at < K * N);
+        CHECK_FALSE(written[at]);
+        written[at] = true;
+        CHECK(packed[at] == (tb ? B[j * K + k] : B[k * N + j]));
+      }
+  }
+  CHECK(serve::kernels::cpu::panel_offset(K, N, width, 1, 97) == 96 * K + 1 * 4 + 1);
+}
+
+TEST_CASE("gemm over packed panels matches the reference at every row count, bias and activation") {
+  // 784 x 100 in panels of 64 and 36 columns; 1 row goes to GEMV; 16-row blocks with a tail.
+  for (int64_t M : {1, 2, 15, 16, 17, 40, 128})
+    for (bool tb : {false, true})
+      check_gemm({false, tb, M, 100, 784, 1.0f, 1.0f, bias_kind::row, activation::relu, 64});
+  for (auto bias :
+       {bias_kind::none, bias_kind::scalar, bias_kind::row, bias_kind::column, bias_kind::full})
+    for (auto act : {activation::none, activation::leaky_relu, activation::tanh})
+      check_gemm({false, false, 33, 130, 9, 0.5f, -1.5f, bias, act, 32});
+}
+
+TEST_CASE("gemm over packed panels with K = 0 or alpha = 0 yields the activated bias") {
+  std::vector<float> C = {1.0f, -2.0f, 3.0f};
+  std::vector<float> Y(6, 42.0f);
+  serve::kernels::cpu::gemm_bias_act_panels(2, 3, 0, 1.0f, nullptr, nullptr, 2, 2.0f, C.data(),
+                                            bias_kind::row, Y.data(), activation::relu);
+  CHECK(Y == std::vector<float>{2, 0, 6, 2, 0, 6});
 }

@@ -398,7 +398,7 @@ TEST_CASE("fuse_gemm_epilogues leaves values used twice, graph outputs and non-c
   CHECK(copy.nodes[3].op_type == "MatMul");
 }
 
-TEST_CASE("pretranspose_gemm_weights stores transB weights transposed without changing results") {
+TEST_CASE("pack_gemm_weights stores transB weights transposed without changing results") {
   graph g;
   g.opsets[""] = 13;
   g.opsets[actorserve_domain] = 1;
@@ -418,10 +418,11 @@ TEST_CASE("pretranspose_gemm_weights stores transB weights transposed without ch
 
   graph rewritten = g;
   CHECK(fuse_gemm_epilogues(rewritten) == 1);
-  CHECK(pretranspose_gemm_weights(rewritten) == 1); // the FusedGemm; w2 is shared
+  CHECK(pack_gemm_weights(rewritten) == 1); // the FusedGemm (too narrow for panels); w2 is shared
   REQUIRE(rewritten.nodes.size() == 3);
   CHECK(rewritten.nodes[0].op_type == "FusedGemm");
   CHECK(rewritten.nodes[0].attr_int("transB", 1) == 0);
+  CHECK_FALSE(rewritten.nodes[0].attr(b_panel_width_attribute));
   CHECK(rewritten.initializers.at("w1").shape == std::vector<int64_t>{4, 3});
   CHECK(rewritten.initializers.at("w1").as<float>()[1] == g.initializers.at("w1").as<float>()[4]);
   CHECK(rewritten.nodes[1].attr_int("transB", 0) == 1);
@@ -431,6 +432,49 @@ TEST_CASE("pretranspose_gemm_weights stores transB weights transposed without ch
     const auto expected = floats(before.at(name));
     check_close(floats(after.at(name)), std::vector<double>(expected.begin(), expected.end()),
                 1e-6);
+  }
+}
+
+TEST_CASE("pack_gemm_weights stores wide weights in column panels without changing results") {
+  // K = 300: panels of 128 columns (16 x 128 x 300 <= 100^3), so N = 300 is 128 + 128 + 44.
+  const int64_t K = 300, N = 300;
+  graph g;
+  g.opsets[""] = 13;
+  g.opsets[actorserve_domain] = 1;
+  g.initializers["w1"] = f32({N, K}, iota_floats(N * K, -1.0f, 0.00002f)); // transB = 1
+  g.initializers["b1"] = f32({N}, iota_floats(N, 0.5f, -0.003f));
+  g.initializers["w2"] = f32({N, 5}, iota_floats(N * 5, 0.3f, -0.001f));   // one panel: kept
+  g.initializers["w3"] = f32({N, K}, iota_floats(N * K, 1.0f, -0.00001f)); // transA = 1: plain
+  g.nodes = {make_node("Gemm", {"x", "w1", "b1"}, {"h"}, {{"transB", attribute::of_int(1)}}),
+             make_node("Relu", {"h"}, {"h1"}), make_node("Gemm", {"h1", "w2"}, {"y"}),
+             make_node("Gemm", {"xt", "w3"}, {"z"}, {{"transA", attribute::of_int(1)}})};
+  value_info y, z;
+  y.name = "y";
+  z.name = "z";
+  g.outputs = {y, z};
+  const std::map<std::string, tensor> inputs = {
+      {"x", f32({20, K}, iota_floats(20 * K, 1.5f, -0.0005f))},
+      {"xt", f32({N, 3}, iota_floats(N * 3, 0.2f, 0.001f))}};
+  const auto before = run_graph(g, inputs);
+
+  graph rewritten = g;
+  CHECK(fuse_gemm_epilogues(rewritten) == 1);
+  CHECK(pack_gemm_weights(rewritten) == 1);
+  REQUIRE(rewritten.nodes.size() == 3);
+  CHECK(rewritten.nodes[0].op_type == "FusedGemm");
+  CHECK(rewritten.nodes[0].attr_int(b_panel_width_attribute, 0) == 128);
+  CHECK(rewritten.nodes[0].attr_int("transB", 1) == 0);
+  const tensor& w1 = rewritten.initializers.at("w1");
+  CHECK(w1.shape == std::vector<int64_t>{K, N});
+  // Element (k = 2, j = 260) sits in the third panel, 44 columns wide.
+  CHECK(w1.as<float>()[256 * K + 2 * 44 + 4] == g.initializers.at("w1").as<float>()[260 * K + 2]);
+  CHECK_FALSE(rewritten.nodes[1].attr(b_panel_width_attribute));
+  CHECK_FALSE(rewritten.nodes[2].attr(b_panel_width_attribute));
+  const auto after = run_graph(rewritten, inputs);
+  for (const char* name : {"y", "z"}) { // float sums of 300 terms in another order: 1e-4
+    const auto expected = floats(before.at(name));
+    check_close(floats(after.at(name)), std::vector<double>(expected.begin(), expected.end()),
+                1e-4);
   }
 }
 
