@@ -287,7 +287,7 @@ void gemm_bias_act_panels(int64_t M, int64_t N, int64_t K, float alpha, const fl
     const float* panel = B + first * K;
     for (int64_t r = 0; r < M; r += rows) {
       const int64_t m = std::min(rows, M - r);
-      // Even one row: GEMM per panel beats GEMV over the panels (784 x 512: 18 vs 27 us).
+      // Even one row: GEMM per panel beats one GEMV over all of B (the MLP at batch 1: 1.16x).
       blas_gemm(false, false, m, w, K, alpha, A + r * K, K, panel, w, Y + r * N + first, N);
       if (!ep.empty())
         ep.apply(r, r + m, first, first + w);
