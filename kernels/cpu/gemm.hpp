@@ -45,8 +45,8 @@ void gemm_bias_act(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // offset p * width * K. gemm_bias_act_panels then runs panel by panel (each panel stays in L2
 // while every block of rows of A passes over it), issuing blocks small enough for those kernels.
 // Measured on the MLP 784-512-512-10 (scripts/bench-kernels' model, one thread), against the
-// plain [K, N] layout issued in the same blocks: 1.05-1.07x rows/s at 8-128 rows and 1.15x at
-// one row, where a GEMM per panel replaces one GEMV over all of B (BENCHMARKS.md).
+// plain [K, N] layout with gemm_bias_act: 1.06-1.07x rows/s at 8-128 rows and 1.16x at one row,
+// where a GEMM per panel replaces one GEMV over all of B (BENCHMARKS.md).
 
 /// The panel width for weights of K rows and N columns, or 0 when B is best left as one
 /// row-major [K, N] matrix (N fits in one panel, or K is too large for the direct kernels).

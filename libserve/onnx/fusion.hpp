@@ -21,10 +21,10 @@ inline const char* b_panel_width_attribute = "actorserve_b_panel_width";
 
 /// Stores constant float weights of Gemm/FusedGemm nodes once in the layout the CPU kernel reads
 /// fastest, and clears transB: in column panels when A is not transposed and
-/// kernels::cpu::gemm_panel_width gives a width (5-15 % faster on an MLP, kernels/cpu/gemm.hpp), else as a plain
-/// [K, N] matrix when they were transposed (OpenBLAS runs [M, K] x [K, N] up to ~10 % faster
-/// than the transposed form on few-row products). Only weights read by that one node and not a
-/// graph output. Returns the number of nodes rewritten.
+/// kernels::cpu::gemm_panel_width gives a width (6-16 % faster on an MLP, kernels/cpu/gemm.hpp),
+/// else as a plain [K, N] matrix when they were transposed (OpenBLAS runs [M, K] x [K, N] up to
+/// ~10 % faster than the transposed form on few-row products). Only weights read by that one
+/// node and not a graph output. Returns the number of nodes rewritten.
 size_t pack_gemm_weights(graph& g);
 
 } // namespace serve::onnx_ir
