@@ -1,4 +1,5 @@
 #include "actors/controller_state.hpp"
+#include "libserve/json.hpp"
 
 #include <chrono>
 
@@ -51,8 +52,7 @@ std::string deployment_record::serving_version() const {
     if (r.phase != replica_phase::running || r.generation != generation || r.description.empty())
       continue;
     rapidjson::Document doc;
-    doc.Parse(r.description.c_str());
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("version")
+    if (!parse_json(doc, r.description) && doc.IsObject() && doc.HasMember("version")
         && doc["version"].IsString())
       return doc["version"].GetString();
   }
@@ -114,9 +114,9 @@ void write_replicas(writer_t& w, const deployment_record& dep, const router_stat
     // The device the replica's model runs on, and why (GPU replicas, libserve/device_selection).
     if (!r.description.empty()) {
       rapidjson::Document desc;
-      desc.Parse(r.description.c_str());
+      bool parsed = !parse_json(desc, r.description);
       for (const char* key : {"device", "device_reason"})
-        if (!desc.HasParseError() && desc.IsObject() && desc.HasMember(key)
+        if (parsed && desc.IsObject() && desc.HasMember(key)
             && desc[key].IsString()) {
           w.Key(key);
           w.String(desc[key].GetString());

@@ -7,6 +7,7 @@
 #include "libserve/graph_deployment.hpp"
 #include "libserve/metrics.hpp"
 #include "libserve/model_deployment.hpp"
+#include "libserve/json.hpp"
 
 namespace serve {
 
@@ -85,7 +86,7 @@ void quit_if_fatal(executor_pointer self) {
 
 rapidjson::Document parse_json_or_null(const std::string& text) {
   rapidjson::Document doc;
-  if (text.empty() || doc.Parse(text.data(), text.size()).HasParseError())
+  if (text.empty() || parse_json(doc, text))
     doc.SetNull();
   return doc;
 }

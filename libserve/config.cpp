@@ -1,9 +1,9 @@
 #include "libserve/config.hpp"
 #include "libserve/config_reader.hpp"
 #include "libserve/device_selection.hpp"
+#include "libserve/json.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -518,11 +518,8 @@ config_result parse_config(const std::string& json_text, const config_parse_opti
   config_result result;
   try {
     rapidjson::Document doc;
-    doc.Parse(json_text.data(), json_text.size());
-    if (doc.HasParseError()) {
-      result.error = error_at("", std::string("invalid JSON: ") +
-                                      rapidjson::GetParseError_En(doc.GetParseError()) +
-                                      " (at offset " + std::to_string(doc.GetErrorOffset()) + ")");
+    if (auto error = parse_json(doc, json_text)) {
+      result.error = error_at("", "invalid JSON: " + *error);
       return result;
     }
     serve_config config;

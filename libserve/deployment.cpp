@@ -1,10 +1,10 @@
 #include "libserve/deployment.hpp"
+#include "libserve/json.hpp"
 
 #include <algorithm>
 #include <map>
 #include <mutex>
 
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -24,12 +24,8 @@ error_info current_exception_info() {
 
 rapidjson::Document request::json() const {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError())
-    throw serve_exception(errc::invalid_argument,
-                          std::string("request body is not valid JSON: ")
-                            + rapidjson::GetParseError_En(doc.GetParseError()) + " at offset "
-                            + std::to_string(doc.GetErrorOffset()));
+  if (auto error = parse_json(doc, body))
+    throw serve_exception(errc::invalid_argument, "request body is not valid JSON: " + *error);
   return doc;
 }
 
@@ -57,9 +53,9 @@ response response::text(std::string body) {
 
 rapidjson::Document response::parse_json() const {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError())
-    throw serve_exception(errc::internal, "a deployment's response is not valid JSON: " + body);
+  if (auto error = serve::parse_json(doc, body))
+    throw serve_exception(errc::internal, "a deployment's response is not valid JSON (" + *error
+                                            + "): " + printable_utf8(body.substr(0, 200)));
   return doc;
 }
 

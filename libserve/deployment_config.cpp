@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 
 #include "libserve/config.hpp"
+#include "libserve/json.hpp"
 
 namespace serve {
 
@@ -37,8 +38,7 @@ struct json_maker {
   /// Stored JSON text as a value; text that does not parse becomes null.
   json embedded(const std::string& text) const {
     rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
-    return doc.HasParseError() ? json() : json(static_cast<const json&>(doc), alloc);
+    return parse_json(doc, text) ? json() : json(static_cast<const json&>(doc), alloc);
   }
   json batching(const std::optional<batch_options>& options) const {
     if (!options)

@@ -1,4 +1,5 @@
 #include "libserve/graph_deployment.hpp"
+#include "libserve/json.hpp"
 
 #include <map>
 #include <optional>
@@ -42,8 +43,7 @@ request with_body(const request& original, std::string body) {
 /// Parses a sub-call's response; a body that is not JSON fails with errc::internal.
 rapidjson::Document parse_result(const std::string& role, const response& r) {
   rapidjson::Document doc;
-  doc.Parse(r.body.data(), r.body.size());
-  if (doc.HasParseError())
+  if (parse_json(doc, r.body))
     throw serve_exception(errc::internal, role + " returned a body that is not JSON: " +
                                               r.body.substr(0, error_excerpt_chars));
   return doc;

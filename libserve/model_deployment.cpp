@@ -15,6 +15,7 @@
 #include "libserve/registry/model_uri.hpp"
 #include "libserve/registry/registry_store.hpp"
 #include "libserve/v2_protocol.hpp"
+#include "libserve/json.hpp"
 
 namespace serve {
 
@@ -79,7 +80,7 @@ std::map<std::string, std::string> load_labels(const std::string& path) {
     return labels;
   rapidjson::Document doc;
   auto text = read_whole_file(path, "labels file");
-  if (doc.Parse(text.c_str()).HasParseError() || !(doc.IsArray() || doc.IsObject()))
+  if (parse_json(doc, text) || !(doc.IsArray() || doc.IsObject()))
     throw serve_exception(errc::invalid_argument, "labels file \"" + path
                                                     + "\" must hold a JSON array or object");
   if (doc.IsArray()) {

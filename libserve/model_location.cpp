@@ -13,6 +13,7 @@
 #include "libserve/registry/mlmodel.hpp"
 #include "libserve/registry/model_uri.hpp"
 #include "libserve/registry/registry_store.hpp"
+#include "libserve/json.hpp"
 
 namespace serve {
 
@@ -171,7 +172,7 @@ void write_model_bundle(const model_bundle& bundle, const std::string& folder) {
 
 std::string relocate_model_json(const std::string& model_json, const std::string& folder) {
   rapidjson::Document doc;
-  if (doc.Parse(model_json.data(), model_json.size()).HasParseError() || !doc.IsObject())
+  if (parse_json(doc, model_json) || !doc.IsObject())
     throw serve_exception(errc::invalid_argument, "the shipped model spec is not a JSON object");
   for (const char* key : {"uri", "labels"}) {
     auto m = doc.FindMember(key);

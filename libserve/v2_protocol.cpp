@@ -8,9 +8,9 @@
 #include <type_traits>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "libserve/future.hpp"
+#include "libserve/json.hpp"
 
 namespace serve::v2 {
 
@@ -452,11 +452,11 @@ infer_request parse_infer_request(std::string_view body, std::optional<size_t> h
   size_t json_length = header_length.value_or(body.size());
 
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(body.data(),
-                                                                                 json_length);
-  if (doc.HasParseError())
-    fail(std::string("request JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
-         " (at byte " + std::to_string(doc.GetErrorOffset()) + ")");
+  json_read_options read_options;
+  read_options.allow_nan_and_infinity = true;
+  read_options.full_precision = true;
+  if (auto error = parse_json(doc, body.substr(0, json_length), read_options))
+    fail("request JSON: " + *error);
   if (!doc.IsObject())
     fail("request JSON: expected an object");
 

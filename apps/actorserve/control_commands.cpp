@@ -10,6 +10,7 @@
 #include "apps/actorserve/commands.hpp"
 #include "libserve/config.hpp"
 #include "libserve/deployment.hpp"
+#include "libserve/json.hpp"
 
 namespace serve::cli {
 
@@ -145,7 +146,7 @@ int status_command(const std::vector<std::string>& args) {
     return 0;
   }
   rapidjson::Document doc;
-  if (doc.Parse(res->body.c_str()).HasParseError() || !doc.IsObject()
+  if (parse_json(doc, res->body) || !doc.IsObject()
       || !doc.HasMember("applications")) {
     std::fprintf(stderr, "actorserve status: unexpected reply: %s\n", res->body.c_str());
     return 1;

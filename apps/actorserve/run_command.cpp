@@ -16,6 +16,7 @@
 #include "apps/actorserve/commands.hpp"
 #include "http/ingress.hpp"
 #include "libserve/deployment.hpp"
+#include "libserve/json.hpp"
 
 namespace serve::cli {
 
@@ -131,7 +132,7 @@ std::optional<std::string> read_config_text(const run_options& opts, std::string
   if (!opts.host && !opts.port)
     return text;
   rapidjson::Document doc;
-  if (doc.Parse(text.c_str()).HasParseError() || !doc.IsObject())
+  if (parse_json(doc, text) || !doc.IsObject())
     return text; // let the validator name the problem
   auto& a = doc.GetAllocator();
   if (!doc.HasMember("http_options"))

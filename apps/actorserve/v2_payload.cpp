@@ -1,5 +1,6 @@
 // v2 metadata parsing and random tensor payloads. See v2_payload.hpp.
 #include "apps/actorserve/v2_payload.hpp"
+#include "libserve/json.hpp"
 
 #include <cstring>
 #include <map>
@@ -21,7 +22,7 @@ int v2_element_size(const std::string& datatype) {
 
 std::string parse_v2_metadata(const std::string& body, v2_model& model) {
   rapidjson::Document doc;
-  if (doc.Parse(body.c_str()).HasParseError() || !doc.IsObject())
+  if (parse_json(doc, body) || !doc.IsObject())
     return "the metadata is not a JSON object: " + body.substr(0, 200);
   if (!doc.HasMember("inputs") || !doc["inputs"].IsArray() || doc["inputs"].Empty())
     return "the metadata has no \"inputs\" array: " + body.substr(0, 200);

@@ -16,6 +16,7 @@
 #include <rapidjson/document.h>
 
 #include "libserve/deployment.hpp"
+#include "libserve/json.hpp"
 
 namespace examples {
 
@@ -89,7 +90,7 @@ public:
       rapidjson::Document doc(rapidjson::kObjectType);
       auto& a = doc.GetAllocator();
       rapidjson::Document input;
-      if (input.Parse(req.body.c_str()).HasParseError())
+      if (serve::parse_json(input, req.body)) // not JSON: echo the body as a string
         input.SetString(req.body.c_str(), a);
       doc.AddMember("input", rapidjson::Value(input, a), a);
       doc.AddMember("batch_size", static_cast<uint64_t>(requests.size()), a);

@@ -11,6 +11,7 @@
 
 #include "libserve/registry/artifact_cache.hpp"
 #include "libserve/registry/model_uri.hpp"
+#include "libserve/json.hpp"
 
 namespace serve::registry {
 namespace {
@@ -201,8 +202,7 @@ rapidjson::Document mlflow_rest_client::parse_reply(int status, const std::strin
                                                     const std::string& call,
                                                     const std::string& context) const {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  bool is_object = !doc.HasParseError() && doc.IsObject();
+  bool is_object = !parse_json(doc, body) && doc.IsObject();
   if (status == 200) {
     if (!is_object)
       throw serve_exception(errc::invalid_argument,

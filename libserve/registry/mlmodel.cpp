@@ -4,11 +4,11 @@
 #include <system_error>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "libserve/future.hpp"
 #include "libserve/registry/artifact_locator.hpp"
 #include "libserve/registry/yaml_file.hpp"
+#include "libserve/json.hpp"
 
 namespace serve::registry {
 namespace fs = std::filesystem;
@@ -73,11 +73,8 @@ std::string checked_data_file(const std::string& data, const std::string& mlmode
 std::vector<signature_field> parse_signature_schema(const std::string& json,
                                                     const std::string& what) {
   rapidjson::Document doc;
-  doc.Parse(json.c_str(), json.size());
-  if (doc.HasParseError())
-    corrupt(what, std::string("not valid JSON: ") +
-                      rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                      std::to_string(doc.GetErrorOffset()));
+  if (auto error = parse_json(doc, json))
+    corrupt(what, "not valid JSON: " + *error);
   if (!doc.IsArray())
     corrupt(what, "expected a JSON list of inputs or outputs");
   std::vector<signature_field> out;

@@ -196,18 +196,31 @@ TEST_CASE("invalid JSON is reported with RapidJSON's message and offset") {
   REQUIRE(result.error.has_value());
   CHECK_FALSE(result.config.has_value());
   CHECK(result.error->path == "");
-  CHECK(result.error->reason == "invalid JSON: Invalid value. (at offset 18)");
+  CHECK(result.error->reason == "invalid JSON: Invalid value. at offset 18");
   CHECK(result.error->to_string() == result.error->reason);
 }
 
 TEST_CASE("an empty document is invalid JSON") {
-  CHECK(error_text("") == "invalid JSON: The document is empty. (at offset 0)");
+  CHECK(error_text("") == "invalid JSON: The document is empty. at offset 0");
 }
 
 TEST_CASE("content after the top-level object is invalid JSON") {
   CHECK(error_text(one_deployment("") + " {}") ==
-        "invalid JSON: The document root must not be followed by other values. (at offset " +
-            std::to_string(one_deployment("").size() + 1) + ")");
+        "invalid JSON: The document root must not be followed by other values. at offset " +
+            std::to_string(one_deployment("").size() + 1));
+}
+
+TEST_CASE("a config nested deeper than the JSON depth limit is refused, not a stack overflow") {
+  const std::string prefix = R"({"applications": [], "x": )";
+  std::string deep = prefix + std::string(200000, '[');
+  // The offset is the first '[' past the limit (the root object is level 1).
+  CHECK(error_text(deep) == "invalid JSON: nesting deeper than 128 levels at offset "
+                              + std::to_string(prefix.size() + 127));
+}
+
+TEST_CASE("a config with a string that is not UTF-8 is invalid JSON") {
+  CHECK(error_text("{\"applications\": [], \"x\": \"\xff\"}").rfind(
+          "invalid JSON: Invalid encoding in string.", 0) == 0);
 }
 
 TEST_CASE("a top-level value that is not an object is refused at the root") {

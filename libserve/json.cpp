@@ -1,0 +1,163 @@
+#include "libserve/json.hpp"
+
+#include <cstdint>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+namespace serve {
+
+namespace {
+
+/// Forwards SAX events to the document that is being built, counting the nesting; stops the
+/// parse (returns false) one level past the limit.
+class depth_limited_builder {
+public:
+  depth_limited_builder(rapidjson::Document& doc, size_t max_depth)
+    : doc_(doc), max_depth_(max_depth) {}
+
+  bool too_deep() const { return too_deep_; }
+
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned i) { return doc_.Uint(i); }
+  bool Int64(int64_t i) { return doc_.Int64(i); }
+  bool Uint64(uint64_t i) { return doc_.Uint64(i); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_.RawNumber(s, n, copy);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool StartObject() { return enter() && doc_.StartObject(); }
+  bool EndObject(rapidjson::SizeType members) {
+    --depth_;
+    return doc_.EndObject(members);
+  }
+  bool StartArray() { return enter() && doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) {
+    --depth_;
+    return doc_.EndArray(elements);
+  }
+
+private:
+  bool enter() {
+    if (++depth_ <= max_depth_)
+      return true;
+    too_deep_ = true;
+    return false;
+  }
+
+  rapidjson::Document& doc_;
+  size_t max_depth_;
+  size_t depth_ = 0;
+  bool too_deep_ = false;
+};
+
+template <unsigned Flags>
+std::optional<std::string> parse_with(rapidjson::Document& doc, std::string_view text,
+                                      size_t max_depth) {
+  constexpr unsigned flags = Flags | rapidjson::kParseIterativeFlag
+                             | rapidjson::kParseValidateEncodingFlag;
+  std::optional<std::string> error;
+  auto generate = [&](rapidjson::Document& handler) {
+    depth_limited_builder builder(handler, max_depth);
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    rapidjson::Reader reader;
+    rapidjson::ParseResult result = reader.Parse<flags>(stream, builder);
+    if (result)
+      return true;
+    if (builder.too_deep())
+      error = "nesting deeper than " + std::to_string(max_depth) + " levels";
+    else
+      error = rapidjson::GetParseError_En(result.Code());
+    *error += " at offset " + std::to_string(result.Offset());
+    return false;
+  };
+  doc.SetNull();
+  doc.Populate(generate);
+  if (error)
+    doc.SetNull();
+  return error;
+}
+
+/// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto continuation = [&](size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
+  unsigned char c = byte(i);
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return continuation(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!continuation(i + 1) || !continuation(i + 2))
+      return 0;
+    unsigned char c1 = byte(i + 1);
+    if (c == 0xE0 && c1 < 0xA0)
+      return 0; // overlong
+    if (c == 0xED && c1 >= 0xA0)
+      return 0; // UTF-16 surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!continuation(i + 1) || !continuation(i + 2) || !continuation(i + 3))
+      return 0;
+    unsigned char c1 = byte(i + 1);
+    if (c == 0xF0 && c1 < 0x90)
+      return 0; // overlong
+    if (c == 0xF4 && c1 >= 0x90)
+      return 0; // past U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+} // namespace
+
+std::optional<std::string> parse_json(rapidjson::Document& doc, std::string_view text,
+                                      const json_read_options& opts) {
+  size_t depth = opts.max_depth == 0 ? 1 : opts.max_depth;
+  if (opts.allow_nan_and_infinity && opts.full_precision)
+    return parse_with<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(
+      doc, text, depth);
+  if (opts.allow_nan_and_infinity)
+    return parse_with<rapidjson::kParseNanAndInfFlag>(doc, text, depth);
+  if (opts.full_precision)
+    return parse_with<rapidjson::kParseFullPrecisionFlag>(doc, text, depth);
+  return parse_with<rapidjson::kParseDefaultFlags>(doc, text, depth);
+}
+
+bool is_valid_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    size_t n = utf8_sequence_length(text, i);
+    if (n == 0)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string printable_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t n = utf8_sequence_length(text, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD"; // U+FFFD
+      ++i;
+      continue;
+    }
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (n == 1 && (c < 0x20 || c == 0x7F) && c != '\t' && c != '\n')
+      out += ' ';
+    else
+      out.append(text.data() + i, n);
+    i += n;
+  }
+  return out;
+}
+
+} // namespace serve
