@@ -2,83 +2,52 @@
 
 #include <random>
 
-#include <sys/socket.h>
-
 #include <caf/all.hpp>
-#include <httplib.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "actors/call_context.hpp"
 #include "http/error_mapping.hpp"
-#include "http/ingress_detail.hpp"
-#include "http/request_log.hpp"
+#include "http/io_bridge.hpp"
+#include "http/response_writer.hpp"
+#include "libserve/json.hpp"
 #include "libserve/v2_protocol.hpp"
 
 namespace serve {
 
 namespace {
 
-/// Pending-connection queue of the listening socket. cpp-httplib 0.11 listens with a backlog of
-/// 5: a burst of new connections while the accept thread waits for a core overflows it, and the
-/// dropped SYNs cost their clients a 1 s retransmit. The kernel caps this at somaxconn.
-constexpr int listen_backlog = 4096;
+/// Longest x-request-id taken from a client; a longer or malformed one is replaced.
+constexpr size_t max_request_id_bytes = 256;
 
-void write_error(httplib::Response& res, const error_info& err) {
-  res.status = http_status(err.code);
-  res.set_content(err.message, "text/plain; charset=utf-8");
+bool is_get(const http_request& req) {
+  return req.method == "GET" || req.method == "HEAD";
 }
 
-/// An error cpp-httplib raises before any route runs (413) or a handler's escaped exception
-/// (500): plain text, except under /v2, where Triton's clients expect {"error": "..."}.
-void write_early_error(const httplib::Request& req, httplib::Response& res,
-                       const std::string& message) {
-  if (req.path == "/v2" || req.path.rfind("/v2/", 0) == 0)
-    res.set_content(v2::error_body(message), "application/json");
-  else
-    res.set_content(message, "text/plain");
+bool under_v2(const std::string& path) {
+  return path == "/v2" || path.rfind("/v2/", 0) == 0;
 }
 
-std::string query_of(const httplib::Request& req) {
-  auto q = req.target.find('?');
-  return q == std::string::npos ? std::string{} : req.target.substr(q + 1);
-}
-
-std::string json_string_array(const std::vector<std::string>& items) {
+std::string json_warnings(const std::vector<std::string>& items) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   w.Key("warnings");
   w.StartArray();
-  for (auto& s : items)
-    w.String(s.c_str());
+  for (auto& s : items) {
+    auto text = printable_utf8(s);
+    w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
+  }
   w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+http_response text_error(const error_info& err) {
+  return http_response::text(http_status(err.code), printable_utf8(err.message));
+}
+
 } // namespace
-
-/// The calling HTTP thread's bridge actor. Created on first use; destroyed when the thread
-/// ends, which happens inside serve(), before the actor system goes away.
-caf::scoped_actor& bridge_for_this_thread(caf::actor_system& sys) {
-  thread_local std::unique_ptr<caf::scoped_actor> bridge;
-  thread_local caf::actor_system* owner = nullptr;
-  if (!bridge || owner != &sys) {
-    bridge = std::make_unique<caf::scoped_actor>(sys);
-    owner = &sys;
-  }
-  return *bridge;
-}
-
-std::string take_request_id(const httplib::Request& req, httplib::Response& res) {
-  auto request_id = req.get_header_value("x-request-id");
-  if (request_id.empty())
-    request_id = new_request_id();
-  res.set_header("x-request-id", request_id);
-  current_request_log().request_id = request_id;
-  return request_id;
-}
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -96,49 +65,39 @@ http_ingress::http_ingress(caf::actor_system& sys, controller_actor controller, 
   : sys_(sys),
     controller_(std::move(controller)),
     opts_(std::move(opts)),
-    server_(std::make_unique<httplib::Server>()),
     routes_(std::make_shared<route_table>()),
-    models_(std::make_shared<std::vector<model_entry>>()) {
-  auto threads = static_cast<size_t>(std::max(1, opts_.num_threads));
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server_->set_tcp_nodelay(true);
-  server_->set_keep_alive_max_count(static_cast<size_t>(std::max(1, opts_.keep_alive_max_count)));
-  server_->set_keep_alive_timeout(
-    static_cast<time_t>(std::max(1.0, std::ceil(opts_.keep_alive_timeout_s))));
-  server_->set_payload_max_length(opts_.max_body_bytes);
-  server_->set_socket_options([this](socket_t sock) {
-    httplib::default_socket_options(sock);
-    listen_fd_ = sock;
-  });
-  install_handlers();
+    models_(std::make_shared<std::vector<model_entry>>()) {}
+
+http_ingress::~http_ingress() {
+  stop();
 }
 
-http_ingress::~http_ingress() = default;
-
-int http_ingress::bind(std::string& error) {
-  int port = opts_.port;
-  if (port == 0) {
-    port = server_->bind_to_any_port(opts_.host);
-  } else if (!server_->bind_to_port(opts_.host, port)) {
-    port = -1;
-  }
-  if (port < 0) {
-    error = "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port)
-            + " (address in use or not available)";
-    return port;
-  }
-  opts_.port = port;
-  if (listen_fd_ >= 0)
-    ::listen(listen_fd_, listen_backlog); // re-listening on a bound socket resizes its queue
+int http_ingress::start(std::string& error) {
+  server_ = std::make_unique<http_server>(sys_, server_options::from(opts_), *this);
+  int port = server_->start(error);
+  if (port >= 0)
+    opts_.port = port;
   return port;
 }
 
-void http_ingress::serve() {
-  server_->listen_after_bind();
+void http_ingress::begin_drain() {
+  draining_ = true;
+  if (server_)
+    server_->begin_drain();
+}
+
+int64_t http_ingress::in_flight() const {
+  return server_ ? server_->in_flight() : 0;
+}
+
+void http_ingress::fail_unanswered(const std::string& message) {
+  if (server_)
+    server_->fail_unanswered(503, message);
 }
 
 void http_ingress::stop() {
-  server_->stop();
+  if (server_)
+    server_->stop();
 }
 
 void http_ingress::set_tables(const apply_result& tables) {
@@ -159,92 +118,85 @@ std::shared_ptr<const route_table> http_ingress::routes() const {
   return routes_;
 }
 
-void http_ingress::install_handlers() {
-  auto& s = *server_;
-  s.Get("/-/routes", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(routes()->routes_json(), "application/json");
-  });
-  s.Get("/-/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    if (draining_) {
-      res.status = 503;
-      res.set_content("This node is being drained.", "text/plain");
-    } else {
-      res.set_content("success", "text/plain");
-    }
-  });
-  s.Get("/api/serve/applications/?",
-        [this](const httplib::Request&, httplib::Response& res) { handle_status(res); });
-  s.Put("/api/serve/applications/?",
-        [this](const httplib::Request& req, httplib::Response& res) { handle_apply(req, res); });
-  install_observability();
-  install_v2_handlers();
-  auto app = [this](const httplib::Request& req, httplib::Response& res) {
-    handle_application(req, res);
-  };
-  const char* any = "/.*";
-  s.Get(any, app);
-  s.Post(any, app);
-  s.Put(any, app);
-  s.Delete(any, app);
-  s.Patch(any, app);
-  s.Options(any, app);
-  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 413 && res.body.empty())
-      write_early_error(req, res,
-                        "request body of " + req.get_header_value("Content-Length")
-                          + " bytes is over the limit http_options.max_body_bytes="
-                          + std::to_string(opts_.max_body_bytes));
-  });
-  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                             std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    res.status = 500;
-    write_early_error(req, res, "internal error: " + what);
-  });
+std::string http_ingress::take_request_id(exchange& ex) {
+  const std::string* given = ex.request.header("x-request-id");
+  if (given && !given->empty() && given->size() <= max_request_id_bytes
+      && is_header_value(*given) && is_valid_utf8(*given))
+    ex.log.request_id = *given;
+  else
+    ex.log.request_id = new_request_id();
+  return ex.log.request_id;
 }
 
-void http_ingress::handle_application(const httplib::Request& req, httplib::Response& res) {
-  auto& log = current_request_log();
-  auto request_id = take_request_id(req, res);
+void http_ingress::stamp_request_id(const exchange& ex, http_response& res) {
+  if (!ex.log.request_id.empty())
+    res.headers.push_back({"x-request-id", ex.log.request_id});
+}
+
+void http_ingress::handle(const exchange_ptr& ex) {
+  auto& req = ex->request;
+  const std::string& path = req.path;
+  if (path == "/-/routes" && is_get(req)) {
+    ex->log.route = path;
+    return ex->reply(http_response::json(200, routes()->routes_json()));
+  }
+  if (path == "/-/healthz" && is_get(req)) {
+    ex->log.route = path;
+    return ex->reply(draining_ ? http_response::text(503, "This node is being drained.")
+                               : http_response::text(200, "success"));
+  }
+  if (path == "/api/serve/applications/" || path == "/api/serve/applications") {
+    ex->log.route = "/api/serve/applications/";
+    if (is_get(req))
+      return handle_status(ex);
+    if (req.method == "PUT")
+      return handle_apply(ex);
+    auto res = http_response::text(405, "use GET (status) or PUT (apply a config) on "
+                                        "/api/serve/applications/");
+    res.headers.push_back({"Allow", "GET, HEAD, PUT"});
+    return ex->reply(std::move(res));
+  }
+  if (handle_observability(ex) || handle_v2(ex))
+    return;
+  handle_application(ex);
+}
+
+http_response http_ingress::refusal(const exchange& ex, int status, const std::string& message) {
+  http_response res = under_v2(ex.request.path)
+                        ? http_response::json(status, v2::error_body(printable_utf8(message)))
+                        : http_response::text(status, printable_utf8(message));
+  res.close = true;
+  return res;
+}
+
+void http_ingress::handle_application(const exchange_ptr& ex) {
+  auto& req = ex->request;
+  auto request_id = take_request_id(*ex);
   auto table = routes();
   const route_entry* route = table->match(req.path);
   if (route == nullptr) {
-    res.status = 404;
-    res.set_content("Path '" + req.path + "' not found. Ping http://" + opts_.host + ":"
-                      + std::to_string(opts_.port) + "/-/routes for available routes.",
-                    "text/plain");
-    return;
+    auto res = http_response::text(
+      404, "Path '" + printable_utf8(req.path) + "' not found. Ping http://" + opts_.host + ":"
+             + std::to_string(opts_.port) + "/-/routes for available routes.");
+    stamp_request_id(*ex, res);
+    return ex->reply(std::move(res));
   }
-  if (req.body.empty() && req.get_header_value_count("Content-Length") > 0
-      && req.get_header_value("Content-Length") != "0") {
-    // cpp-httplib 0.11 reads but drops the body of GET/HEAD/OPTIONS requests.
-    write_error(res, {errc::invalid_argument,
-                      req.method + " requests with a body are not supported by this server's "
-                                   "HTTP stack (the body is dropped); send the body with POST"});
-    return;
-  }
-  log.route = route->route_prefix;
-  log.application = route->application;
+  ex->log.route = route->route_prefix;
+  ex->log.application = route->application;
   call_request call;
   call.id = request_id;
   call.method = req.method;
   call.path = route_table::remaining_path(*route, req.path);
-  call.query = query_of(req);
-  call.body = req.body;
-  call_and_wait(route->router, std::move(call), res,
-                [&](const error_info& info) { write_error(res, info); });
+  call.query = req.query;
+  call.body = std::move(req.body);
+  if (const std::string* type = req.header("content-type"))
+    call.headers["content-type"] = *type;
+  call_router(ex, route->router, std::move(call), text_error);
 }
 
-void http_ingress::call_and_wait(const caf::actor& router, call_request call,
-                                 httplib::Response& res,
-                                 const std::function<void(const error_info&)>& on_error) {
-  call.received_ns = current_request_log().start_ns;
+void http_ingress::call_router(const exchange_ptr& ex, const caf::actor& router,
+                               call_request call, error_writer on_error) {
+  call.received_ns = ex->log.start_ns;
   // The router is local and always answers: only a configured request_timeout_s needs a timer.
   caf::duration timeout = caf::infinite;
   if (opts_.request_timeout_s) {
@@ -253,44 +205,51 @@ void http_ingress::call_and_wait(const caf::actor& router, call_request call,
     call.deadline_ns = steady_now_ns() + budget.count();
     timeout = caf::duration{std::chrono::duration_cast<std::chrono::microseconds>(budget)};
   }
-  auto request_id = call.id;
-  auto& bridge = bridge_for_this_thread(sys_);
-  bridge->request(router, timeout, call_atom::value, std::move(call))
-    .receive(
-      [&](call_reply& reply) {
+  ex->bridge()
+    .request(router, timeout, call_atom::value, std::move(call))
+    .then(
+      [ex](call_reply& reply) {
+        http_response res;
         res.status = 200;
-        for (auto& [k, v] : reply.headers)
-          res.set_header(k.c_str(), v);
-        res.set_content(std::move(reply.body),
-                        reply.content_type.empty() ? "application/json" : reply.content_type);
+        res.content_type = reply.content_type.empty() ? "application/json"
+                                                      : std::move(reply.content_type);
+        res.body = std::move(reply.body);
+        for (auto& [name, value] : reply.headers)
+          res.headers.push_back({name, value});
+        stamp_request_id(*ex, res);
+        ex->reply(std::move(res));
       },
-             [&](caf::error& err) {
-               auto info = to_error_info(err);
-               if (info.code == errc::request_timeout)
-                 info.message = "Request " + request_id + " timed out after "
-                                + std::to_string(opts_.request_timeout_s.value_or(0)) + "s.";
-               on_error(info);
-             });
+      [this, ex, on_error](caf::error& err) {
+        auto info = to_error_info(err);
+        if (info.code == errc::request_timeout)
+          info.message = "Request " + ex->log.request_id + " timed out after "
+                         + std::to_string(opts_.request_timeout_s.value_or(0)) + "s.";
+        auto res = on_error(info);
+        stamp_request_id(*ex, res);
+        ex->reply(std::move(res));
+      });
 }
 
-void http_ingress::handle_status(httplib::Response& res) {
-  auto& bridge = bridge_for_this_thread(sys_);
-  bridge->request(controller_, std::chrono::seconds(10), status_atom::value)
-    .receive([&](std::string& json) { res.set_content(std::move(json), "application/json"); },
-             [&](caf::error& err) { write_error(res, to_error_info(err)); });
+void http_ingress::handle_status(const exchange_ptr& ex) {
+  ex->bridge()
+    .request(controller_, std::chrono::seconds(10), status_atom::value)
+    .then([ex](std::string& json) { ex->reply(http_response::json(200, std::move(json))); },
+          [ex](caf::error& err) { ex->reply(text_error(to_error_info(err))); });
 }
 
-void http_ingress::handle_apply(const httplib::Request& req, httplib::Response& res) {
-  auto& bridge = bridge_for_this_thread(sys_);
-  bridge->request(controller_, std::chrono::minutes(10), apply_atom::value, req.body)
-    .receive(
-      [&](apply_result& result) {
+void http_ingress::handle_apply(const exchange_ptr& ex) {
+  ex->bridge()
+    .request(controller_, std::chrono::minutes(10), apply_atom::value,
+             std::move(ex->request.body))
+    .then(
+      [this, ex](apply_result& result) {
         set_tables(result);
-        res.set_content(json_string_array(result.warnings), "application/json");
+        ex->reply(http_response::json(200, json_warnings(result.warnings)));
       },
-      [&](caf::error& err) {
-        write_error(res, to_error_info(err));
-        fetch_models(); // a failed apply may still have removed or added applications
+      [this, ex](caf::error& err) {
+        ex->reply(text_error(to_error_info(err)));
+        // A failed apply may still have removed or added applications.
+        fetch_models(ex, [](auto) {});
       });
 }
 

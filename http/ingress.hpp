@@ -1,17 +1,21 @@
-// The HTTP ingress: cpp-httplib in front of the actors.
+// The HTTP ingress: Ray Serve's routes and the Open Inference Protocol on the event-driven
+// server (http/http_server.hpp).
 //
-// Each HTTP worker thread owns a bridge actor (a caf::scoped_actor, created on first use) and
-// waits on it for the router's reply - HTTP threads wait, CAF scheduler threads never do.
-// Serves Ray Serve's routes: application route prefixes (longest prefix wins; 404 pointing at
-// /-/routes), GET /-/routes, GET /-/healthz, and the control API GET/PUT
-// /api/serve/applications/. x-request-id is taken from the client or generated, and echoed.
-// Errors map to statuses in http/error_mapping.hpp; their body is the plain-text message.
-// Every model deployment is also an Open Inference Protocol v2 model (http/v2_routes.cpp:
-// health, metadata, config, infer, repository, statistics; errors as {"error": ...}), and
-// GET /metrics serves the Prometheus metrics (http/observability.cpp), which also keeps Ray
-// Serve's HTTP request metrics and writes the access log.
+// Serves application route prefixes (longest prefix wins; 404 pointing at /-/routes), GET
+// /-/routes, GET /-/healthz, the control API GET/PUT /api/serve/applications/, GET /metrics
+// (http/observability.cpp) and, for every model deployment, the v2 endpoints (health, metadata,
+// config, infer, repository, statistics; errors as {"error": ...}; http/v2_routes.cpp). Bodies
+// are accepted on every method, GET included, as the Ray Serve guide's clients send them.
 //
-// Thread-safe: routes are swapped atomically; start/stop may be called from any thread.
+// A request that needs the actors is sent by the io thread's bridge actor (one hop into CAF);
+// the continuation runs back on that io thread and answers the exchange: no thread waits.
+// x-request-id is taken from the client or generated, and echoed. Errors map to statuses in
+// http/error_mapping.hpp; their body is plain text (JSON under /v2). Every response, refusals
+// by the HTTP layer included, is counted in /metrics with its status and written to the
+// access log.
+//
+// Thread-safe: the route and model tables are swapped atomically; start/stop may be called from
+// any thread; handlers run on io threads.
 #pragma once
 
 #include <atomic>
@@ -20,79 +24,95 @@
 #include <mutex>
 #include <string>
 
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/interfaces.hpp"
+#include "http/http_server.hpp"
 #include "http/route_table.hpp"
 #include "libserve/config.hpp"
 #include "libserve/error.hpp"
 
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-} // namespace httplib
-
 namespace serve {
 
-class http_ingress {
+class http_ingress : public request_handler {
 public:
   http_ingress(caf::actor_system& sys, controller_actor controller, http_options opts);
-  ~http_ingress();
+  ~http_ingress() override;
 
   http_ingress(const http_ingress&) = delete;
   http_ingress& operator=(const http_ingress&) = delete;
 
-  /// Binds host:port (port 0 = any free port). Returns the bound port, or -1 with `error` set.
-  int bind(std::string& error);
+  /// Binds host:port (port 0 = any free port) and starts serving. Returns the bound port, or -1
+  /// with `error` set.
+  int start(std::string& error);
 
-  /// Serves until stop(); returns after the requests in flight have been answered.
-  void serve();
-
-  /// Stops accepting connections; serve() returns once in-flight requests are answered.
+  /// Shutdown, step 1: /-/healthz answers 503, the listener closes, idle connections close.
+  void begin_drain();
+  /// Requests read and not yet answered.
+  int64_t in_flight() const;
+  /// Shutdown, step 2 (grace over): what is still unanswered gets 503.
+  void fail_unanswered(const std::string& message);
+  /// Shutdown, step 3: closes every connection and joins the io threads.
   void stop();
-
-  /// Marks the node as draining: /-/healthz answers 503.
-  void set_draining() { draining_ = true; }
 
   /// Replaces the routes and the v2 model table (after a config was applied).
   void set_tables(const apply_result& tables);
 
   std::shared_ptr<const route_table> routes() const;
 
-private:
-  void install_handlers();
-  void install_v2_handlers();
-  void install_observability();
-  void handle_application(const httplib::Request& req, httplib::Response& res);
-  void handle_status(httplib::Response& res);
-  void handle_apply(const httplib::Request& req, httplib::Response& res);
+  // request_handler
+  void handle(const std::shared_ptr<exchange>& ex) override;
+  http_response refusal(const exchange& ex, int status, const std::string& message) override;
+  void finished(const exchange& ex) override;
 
-  /// Sends `call` to `router` and waits; writes the reply (status 200, its headers, body and
-  /// content type) into `res`, or hands an error to on_error. Applies request_timeout_s. Runs on
-  /// an HTTP thread.
-  void call_and_wait(const caf::actor& router, call_request call, httplib::Response& res,
-                     const std::function<void(const error_info&)>& on_error);
+private:
+  using exchange_ptr = std::shared_ptr<exchange>;
+  /// Writes an error in the format of the route: plain text, or {"error": ...} under /v2.
+  using error_writer = std::function<http_response(const error_info&)>;
+
+  void handle_application(const exchange_ptr& ex);
+  void handle_status(const exchange_ptr& ex);
+  void handle_apply(const exchange_ptr& ex);
+  bool handle_observability(const exchange_ptr& ex);
+
+  /// Sends `call` to `router` through the io thread's bridge; the reply (status 200, its
+  /// headers, body and content type) or the error answers `ex`. Applies request_timeout_s.
+  void call_router(const exchange_ptr& ex, const caf::actor& router, call_request call,
+                   error_writer on_error);
 
   // v2 (http/v2_routes.cpp).
+  bool handle_v2(const exchange_ptr& ex);
   std::shared_ptr<const std::vector<model_entry>> models() const;
-  /// Fresh routes and model table from the controller (metadata, readiness); stored, and the
-  /// models returned.
-  std::shared_ptr<const std::vector<model_entry>> fetch_models();
-  void handle_v2_infer(const httplib::Request& req, httplib::Response& res);
-  void handle_v2_model(const httplib::Request& req, httplib::Response& res);
-  void handle_v2_stats(const httplib::Request& req, httplib::Response& res);
-  void handle_v2_repository(const httplib::Request& req, httplib::Response& res);
+  /// Fresh routes and model table from the controller (metadata, readiness), stored; then `next`
+  /// runs on the io thread with them.
+  void fetch_models(const exchange_ptr& ex,
+                    std::function<void(std::shared_ptr<const std::vector<model_entry>>)> next);
+  void handle_v2_infer(const exchange_ptr& ex, const std::string& name,
+                       const std::string& version);
+  void handle_v2_model(const exchange_ptr& ex, const std::string& name,
+                       const std::string& version, const std::string& what);
+  void handle_v2_stats(const exchange_ptr& ex, const std::string& name,
+                       const std::string& version);
+  void handle_v2_repository(const exchange_ptr& ex, const std::string& name,
+                            const std::string& action);
+
+  /// The request's x-request-id, or a new one; noted in ex->log.
+  std::string take_request_id(exchange& ex);
+  /// Adds x-request-id to a response when the handler took one.
+  static void stamp_request_id(const exchange& ex, http_response& res);
+
   caf::actor_system& sys_;
   controller_actor controller_;
   http_options opts_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<http_server> server_;
   std::atomic<bool> draining_{false};
-  /// The listening socket, captured when httplib creates it (to raise its backlog).
-  std::atomic<int> listen_fd_{-1};
   mutable std::mutex routes_mtx_;
-  std::shared_ptr<const route_table> routes_; // protected by routes_mtx_
-  std::shared_ptr<const std::vector<model_entry>> models_; // protected by routes_mtx_
+  std::shared_ptr<const route_table> routes_;               // protected by routes_mtx_
+  std::shared_ptr<const std::vector<model_entry>> models_;  // protected by routes_mtx_
 };
+
+/// A random 32-hex-digit request id.
+std::string new_request_id();
 
 } // namespace serve

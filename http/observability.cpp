@@ -1,30 +1,24 @@
 // GET /metrics, Ray Serve's HTTP request metrics and the access log (see ingress.hpp).
 //
-// cpp-httplib calls the pre-routing hook before and the logger after each request, on the
-// thread that serves it: the hook stamps the start time into the thread's request_log_info,
-// handlers add the route, application and model, the logger counts and logs. Metric handles are
-// cached per thread by their labels, so a request costs a hash lookup and a few unshared
-// increments (libserve/metrics.hpp).
+// finished() runs on the io thread right after each exchange is answered, refusals by the HTTP
+// layer included (their route is ""): it counts the response by route, method, application and
+// status and writes the access-log line. Metric handles are cached per io thread by their
+// labels, so a request costs a hash lookup and a few unshared increments (libserve/metrics.hpp).
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <unordered_map>
 
-#include <httplib.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "actors/call_context.hpp"
 #include "http/ingress.hpp"
 #include "http/request_log.hpp"
+#include "libserve/json.hpp"
 #include "libserve/metrics.hpp"
 
 namespace serve {
-
-request_log_info& current_request_log() {
-  thread_local request_log_info info;
-  return info;
-}
 
 namespace {
 
@@ -71,7 +65,8 @@ http_series& series_for(const request_log_info& log, const std::string& method, 
 void append_json_string(std::string& out, const std::string& s) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  auto text = printable_utf8(s);
+  w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
   out.append(buf.GetString(), buf.GetSize());
 }
 
@@ -90,7 +85,7 @@ std::string utc_now() {
 }
 
 void write_access_log(const std::string& format, const request_log_info& log,
-                      const httplib::Request& req, int status, double latency_ms) {
+                      const http_request& req, int status, double latency_ms) {
   std::string line;
   line.reserve(160);
   const std::string target = log.model.empty() ? log.route : log.model;
@@ -111,39 +106,65 @@ void write_access_log(const std::string& format, const request_log_info& log,
     append_json_string(line, log.model);
     line += ",\"status\":" + std::to_string(status) + ",\"latency_ms\":" + latency + "}\n";
   } else {
-    line += utc_now() + " " + (log.request_id.empty() ? "-" : log.request_id) + " " + req.method
-            + " " + req.path + " " + (target.empty() ? "-" : target) + " "
-            + std::to_string(status) + " " + latency + "ms\n";
+    auto field = [](const std::string& s) {
+      auto text = printable_utf8(s);
+      for (auto& c : text)
+        if (c == ' ' || c == '\n' || c == '\t')
+          c = '_';
+      return text.empty() ? std::string("-") : text;
+    };
+    line += utc_now() + " " + field(log.request_id) + " " + field(req.method) + " "
+            + field(req.path) + " " + field(target) + " " + std::to_string(status) + " "
+            + latency + "ms\n";
   }
   std::fwrite(line.data(), 1, line.size(), stderr); // one call: lines do not interleave
 }
 
+bool is_get_or_head(const http_request& req) {
+  return req.method == "GET" || req.method == "HEAD";
+}
+
+/// The server's own endpoints, not counted as HTTP requests in Ray Serve's metrics.
+bool is_internal_route(const std::string& route) {
+  return route == "/metrics" || route == "/-/routes" || route == "/-/healthz"
+         || route == "/api/serve/applications/";
+}
+
+/// The method as a label: a known one, or "other" (a client must not mint label values).
+std::string metric_method(const std::string& method) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+    if (method == known)
+      return method;
+  return method.empty() ? "" : "other";
+}
+
 } // namespace
 
-void http_ingress::install_observability() {
-  auto& s = *server_;
-  s.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    auto& log = current_request_log();
-    log = request_log_info{};
-    log.start_ns = steady_now_ns();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  const std::string access_log = opts_.access_log;
-  s.set_logger([access_log](const httplib::Request& req, const httplib::Response& res) {
-    const auto& log = current_request_log();
-    const double latency_ms = log.start_ns > 0 ? (steady_now_ns() - log.start_ns) / 1e6 : 0.0;
-    if (!log.route.empty()) { // application and v2 routes; not /metrics, health or control API
-      auto& series = series_for(log, req.method, res.status);
-      series.requests.inc();
-      series.errors.inc(); // a no-op handle below 400
-      series.latency_ms.observe(latency_ms);
-    }
-    if (access_log != "off")
-      write_access_log(access_log, log, req, res.status, latency_ms);
-  });
-  s.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics::registry::global().render(), "text/plain; version=0.0.4");
-  });
+bool http_ingress::handle_observability(const exchange_ptr& ex) {
+  if (ex->request.path != "/metrics" || !is_get_or_head(ex->request))
+    return false;
+  ex->log.route = "/metrics";
+  http_response res;
+  res.content_type = "text/plain; version=0.0.4";
+  res.body = metrics::registry::global().render();
+  ex->reply(std::move(res));
+  return true;
+}
+
+void http_ingress::finished(const exchange& ex) {
+  const auto& log = ex.log;
+  const int64_t now = steady_now_ns();
+  const double latency_ms = log.start_ns > 0 ? (now - log.start_ns) / 1e6 : 0.0;
+  // Every response but the server's own endpoints: applications, v2, and requests refused
+  // before routing (route "").
+  if (!is_internal_route(log.route)) {
+    auto& series = series_for(log, metric_method(ex.request.method), ex.status());
+    series.requests.inc();
+    series.errors.inc(); // a no-op handle below 400
+    series.latency_ms.observe(latency_ms);
+  }
+  if (opts_.access_log != "off")
+    write_access_log(opts_.access_log, log, ex.request, ex.status(), latency_ms);
 }
 
 } // namespace serve

@@ -1,7 +1,6 @@
-// What the handler of the HTTP request now being served on this thread found out, for the
-// access log and Ray Serve's HTTP metrics written after the response (http/observability.cpp).
-// cpp-httplib serves a request start to end on one thread, so this is thread-local; the
-// pre-routing hook resets it. Accessed only from the serving HTTP thread.
+// What the ingress found out about one request, for the access log and Ray Serve's HTTP metrics
+// written once it is answered (http/observability.cpp). Part of each exchange; accessed only
+// from the request's io thread.
 #pragma once
 
 #include <cstdint>
@@ -10,17 +9,15 @@
 namespace serve {
 
 struct request_log_info {
-  /// Steady clock ns when routing started.
+  /// Steady clock ns when the request's first byte arrived.
   int64_t start_ns = 0;
   std::string request_id;
-  /// The matched application route prefix, or the v2 endpoint ("/v2/models/{m}/infer"...).
+  /// The matched application route prefix, or the v2 endpoint ("/v2/models/{m}/infer"...);
+  /// "" for a request refused before routing (400, 413, 431, 404, ...).
   std::string route;
   std::string application;
   /// The v2 model addressed, if any.
   std::string model;
 };
-
-/// This thread's record of the request it serves.
-request_log_info& current_request_log();
 
 } // namespace serve

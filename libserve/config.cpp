@@ -41,17 +41,52 @@ maybe_error read_request_timeout(const object_reader& obj, std::optional<double>
   return std::nullopt;
 }
 
+/// Longest timeout accepted in http_options (a day): keeps every conversion to a clock's
+/// duration far from overflow.
+constexpr double max_http_timeout_s = 86400.0;
+
+maybe_error check_at_most(const object_reader& obj, const char* name, double value, double max) {
+  if (obj.field(name) && value > max)
+    return error_at(obj.path_of(name), "must be <= " + std::to_string(static_cast<int64_t>(max)) + "; was "
+                                         + compact_json(*obj.field(name)));
+  return std::nullopt;
+}
+
 maybe_error parse_http_options(const json& value, http_options& http) {
   object_reader obj(value, "http_options");
-  obj.allow({"host", "port", "request_timeout_s", "keep_alive_timeout_s", "num_threads",
-             "keep_alive_max_count", "max_body_bytes"})
+  int num_threads = 0;
+  obj.allow({"host", "port", "request_timeout_s", "keep_alive_timeout_s",
+             "request_read_timeout_s", "io_threads", "max_connections", "max_pipelined_requests",
+             "keep_alive_max_count", "max_body_bytes", "max_header_bytes", "max_header_count",
+             "max_url_bytes", "num_threads"})
       .string("host", false, http.host)
       .integer("port", 0, 65535, http.port)
       .then([&] { return read_request_timeout(obj, http.request_timeout_s); })
+      .then([&] {
+        return check_at_most(obj, "request_timeout_s", http.request_timeout_s.value_or(0),
+                             max_http_timeout_s);
+      })
       .number("keep_alive_timeout_s", false, http.keep_alive_timeout_s)
-      .integer("num_threads", 1, int_max, http.num_threads)
+      .then([&] {
+        return check_at_most(obj, "keep_alive_timeout_s", http.keep_alive_timeout_s,
+                             max_http_timeout_s);
+      })
+      .number("request_read_timeout_s", false, http.request_read_timeout_s)
+      .then([&] {
+        return check_at_most(obj, "request_read_timeout_s", http.request_read_timeout_s,
+                             max_http_timeout_s);
+      })
+      .integer("io_threads", 0, 256, http.io_threads)
+      .integer("max_connections", 1, 1'000'000, http.max_connections)
+      .integer("max_pipelined_requests", 1, 1024, http.max_pipelined_requests)
       .integer("keep_alive_max_count", 1, int_max, http.keep_alive_max_count)
-      .integer("max_body_bytes", 1, INT64_MAX, http.max_body_bytes);
+      .integer("max_body_bytes", 1, INT64_MAX, http.max_body_bytes)
+      .integer("max_header_bytes", 1024, 1 << 20, http.max_header_bytes)
+      .integer("max_header_count", 1, 10'000, http.max_header_count)
+      .integer("max_url_bytes", 16, 1 << 20, http.max_url_bytes)
+      .integer("num_threads", 1, int_max, num_threads);
+  if (obj.field("num_threads") && !obj.error)
+    http.num_threads = num_threads;
   return obj.error;
 }
 
@@ -501,6 +536,9 @@ maybe_error parse_document(const json& doc, const config_parse_options& opts,
 
 std::vector<std::string> collect_warnings(const serve_config& config) {
   std::vector<std::string> warnings;
+  if (config.http.num_threads)
+    warnings.push_back("http_options.num_threads: ignored; the ingress is event-driven (a "
+                       "connection holds no thread); io_threads sets its threads");
   for (size_t i = 0; i < config.applications.size(); ++i) {
     const auto& deps = config.applications[i].deployments;
     for (size_t j = 0; j < deps.size(); ++j)

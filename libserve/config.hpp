@@ -123,22 +123,47 @@ struct application_config {
 };
 
 /// "http_options" (Ray's names; the last four are ActorServe's own).
+/// The HTTP ingress (http/): an event-driven HTTP/1.1 server. Each limit has its own status:
+/// a body over max_body_bytes 413, headers over max_header_bytes or max_header_count 431, a
+/// request target over max_url_bytes 414, a request not fully received within
+/// request_read_timeout_s 408; each answer closes the connection.
 struct http_options {
   std::string host = "127.0.0.1";
   /// 0 = pick a free port (the bound port is printed at start).
   int port = 8000;
   /// Seconds before a request gets 408, whether queued or running; unset = no limit.
   std::optional<double> request_timeout_s;
-  /// Idle keep-alive connections are closed after this many seconds.
+  /// Idle keep-alive connections are closed after this many seconds. > 0.
   double keep_alive_timeout_s = 5.0;
-  /// HTTP worker threads; each serves one connection at a time. >= 1.
-  int num_threads = 64;
+  /// Seconds a client has to send one whole request, headers and body, from its first byte;
+  /// past it the client gets 408 and the connection closes. One deadline per request, not per
+  /// read, so a client that drips bytes cannot hold a connection. > 0.
+  double request_read_timeout_s = 30.0;
+  /// Threads running the event loops; each owns the connections placed on it and an idle or
+  /// slow connection holds none. 0 = one per core. 0..256.
+  int io_threads = 0;
+  /// Client connections open at once; at the limit accepting pauses (new clients wait in the
+  /// listen queue) until one closes. >= 1.
+  int max_connections = 10000;
+  /// Requests read ahead on one connection while earlier ones are being answered (HTTP
+  /// pipelining; answers go out in request order). At the limit reading pauses. >= 1.
+  int max_pipelined_requests = 16;
   /// Requests served on one keep-alive connection before it is closed. >= 1.
   int keep_alive_max_count = 10000;
-  /// Largest accepted request body in bytes (413 above). >= 1.
+  /// Largest accepted request body in bytes, whether framed by Content-Length or chunked
+  /// (413 at the limit; nothing past it is buffered). >= 1.
   size_t max_body_bytes = 64 * 1024 * 1024;
+  /// Largest request line plus header fields in bytes (431 above). 1024..1048576.
+  size_t max_header_bytes = 16 * 1024;
+  /// Most header fields in one request (431 above). >= 1.
+  int max_header_count = 100;
+  /// Longest request target (path and query) in bytes (414 above). 16..1048576.
+  size_t max_url_bytes = 8 * 1024;
   /// One line per request on stderr: "off", "text" or "json" (`actorserve run --access-log`).
   std::string access_log = "off";
+  /// The former thread-per-connection server's pool size: accepted so old configs still load,
+  /// ignored with a warning.
+  std::optional<int> num_threads;
 };
 
 /// A worker node (`actorserve node --listen HOST:PORT`) the head may place replicas on.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <chrono>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -177,13 +178,28 @@ int wait_for_signal(const sigset_t& signals) {
   return sig;
 }
 
+/// After the HTTP side has stopped: how long the actors get to stop before the process exits
+/// anyway (a handler still running user code must not keep it alive).
+constexpr auto actor_shutdown_budget = std::chrono::seconds(3);
+
+/// Waits until the ingress has nothing in flight or `deadline` passes; true if it emptied.
+bool wait_for_in_flight(const http_ingress& ingress,
+                        std::chrono::steady_clock::time_point deadline) {
+  while (ingress.in_flight() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 int serve_until_signal(caf::actor_system& sys, controller_actor controller,
                        const serve_config& cfg, const apply_result& applied,
                        const sigset_t& signals) {
   http_ingress ingress(sys, controller, cfg.http);
   ingress.set_tables(applied);
   std::string bind_error;
-  int port = ingress.bind(bind_error);
+  int port = ingress.start(bind_error);
   if (port < 0) {
     std::fprintf(stderr, "actorserve: %s\n", bind_error.c_str());
     return 1;
@@ -193,25 +209,33 @@ int serve_until_signal(caf::actor_system& sys, controller_actor controller,
     std::printf("  route %s -> application \"%s\" (ingress %s)\n", r.route_prefix.c_str(),
                 r.application.c_str(), r.ingress_deployment.c_str());
   std::fflush(stdout);
-  std::thread server([&] { ingress.serve(); });
   int sig = wait_for_signal(signals);
   std::fprintf(stderr, "[actorserve] received %s: draining\n", strsignal(sig));
-  ingress.set_draining();
-  ingress.stop();
-  // Let in-flight requests finish; after the grace period fail whatever is left.
-  auto grace = std::chrono::duration<double>(max_graceful_timeout(cfg));
-  std::promise<void> served;
-  auto served_future = served.get_future();
-  std::thread joiner([&] {
-    server.join();
-    served.set_value();
-  });
-  if (served_future.wait_for(grace) == std::future_status::timeout) {
-    std::fprintf(stderr, "[actorserve] grace period over: failing remaining requests\n");
+  // Stop accepting, close idle connections, let requests in flight finish within the grace.
+  ingress.begin_drain();
+  auto grace = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+    std::chrono::duration<double>(max_graceful_timeout(cfg)));
+  if (!wait_for_in_flight(ingress, std::chrono::steady_clock::now() + grace)) {
+    std::fprintf(stderr, "[actorserve] grace period over: failing %lld remaining requests\n",
+                 static_cast<long long>(ingress.in_flight()));
     caf::anon_send(controller, abort_atom::value);
+    ingress.fail_unanswered("the server is shutting down: the request did not finish within "
+                            "graceful_shutdown_timeout_s");
+    wait_for_in_flight(ingress, std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
-  joiner.join();
+  ingress.stop();
   return 0;
+}
+
+/// Ends the process with `code` if the actors have not stopped within actor_shutdown_budget.
+void exit_if_shutdown_hangs(int code) {
+  std::thread([code] {
+    std::this_thread::sleep_for(actor_shutdown_budget);
+    std::fprintf(stderr, "[actorserve] stopped (handlers still running were abandoned)\n");
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  }).detach();
 }
 
 } // namespace
@@ -260,8 +284,9 @@ int run_command(const std::vector<std::string>& args) {
       parsed.config->http.access_log = opts.access_log;
       exit_code = serve_until_signal(sys, controller, *parsed.config, *applied, signals);
     }
+    exit_if_shutdown_hangs(exit_code);
     caf::scoped_actor self{sys};
-    self->request(controller, std::chrono::seconds(30), drain_atom::value)
+    self->request(controller, actor_shutdown_budget, drain_atom::value)
       .receive([](bool) {}, [](caf::error&) {});
     self->send_exit(controller, caf::exit_reason::user_shutdown);
   }

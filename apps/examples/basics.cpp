@@ -91,7 +91,7 @@ public:
       auto& a = doc.GetAllocator();
       rapidjson::Document input;
       if (serve::parse_json(input, req.body)) // not JSON: echo the body as a string
-        input.SetString(req.body.c_str(), a);
+        input.SetString(serve::printable_utf8(req.body), a);
       doc.AddMember("input", rapidjson::Value(input, a), a);
       doc.AddMember("batch_size", static_cast<uint64_t>(requests.size()), a);
       rapidjson::Value sizes(rapidjson::kArrayType);

@@ -55,7 +55,7 @@ const deployment_config& only_deployment(const serve_config& config) {
 
 const char* const example_config = R"({
   "http_options": {"host": "0.0.0.0", "port": 8001, "request_timeout_s": null,
-                   "keep_alive_timeout_s": 7, "num_threads": 8, "keep_alive_max_count": 100,
+                   "keep_alive_timeout_s": 7, "io_threads": 8, "keep_alive_max_count": 100,
                    "max_body_bytes": 1024},
   "applications": [{
     "name": "app1", "route_prefix": "/composed", "ingress": "ComposedModel",
@@ -80,9 +80,16 @@ TEST_CASE("a minimal config gets Ray Serve's defaults") {
   CHECK(config.http.port == 8000);
   CHECK_FALSE(config.http.request_timeout_s.has_value());
   CHECK(config.http.keep_alive_timeout_s == 5.0);
-  CHECK(config.http.num_threads == 64);
+  CHECK(config.http.request_read_timeout_s == 30.0);
+  CHECK(config.http.io_threads == 0);
+  CHECK(config.http.max_connections == 10000);
+  CHECK(config.http.max_pipelined_requests == 16);
+  CHECK_FALSE(config.http.num_threads.has_value());
   CHECK(config.http.keep_alive_max_count == 10000);
   CHECK(config.http.max_body_bytes == 64u * 1024 * 1024);
+  CHECK(config.http.max_header_bytes == 16u * 1024);
+  CHECK(config.http.max_header_count == 100);
+  CHECK(config.http.max_url_bytes == 8u * 1024);
   const application_config& app = config.applications[0];
   CHECK(app.name == "app1");
   CHECK(app.route_prefix == "/");
@@ -109,7 +116,7 @@ TEST_CASE("every field of a full config is read") {
   CHECK(config.http.port == 8001);
   CHECK_FALSE(config.http.request_timeout_s.has_value());
   CHECK(config.http.keep_alive_timeout_s == 7.0);
-  CHECK(config.http.num_threads == 8);
+  CHECK(config.http.io_threads == 8);
   CHECK(config.http.keep_alive_max_count == 100);
   CHECK(config.http.max_body_bytes == 1024u);
   const application_config& app = config.applications.at(0);
@@ -250,7 +257,52 @@ TEST_CASE("an unknown top-level field is refused by name") {
 TEST_CASE("an unknown http_options field is refused with its path") {
   CHECK(error_text(with_http(R"("threads": 4)")) ==
         "http_options.threads: unknown field; expected one of: host, port, request_timeout_s, "
-        "keep_alive_timeout_s, num_threads, keep_alive_max_count, max_body_bytes");
+        "keep_alive_timeout_s, request_read_timeout_s, io_threads, max_connections, "
+        "max_pipelined_requests, keep_alive_max_count, max_body_bytes, max_header_bytes, "
+        "max_header_count, max_url_bytes, num_threads");
+}
+
+TEST_CASE("num_threads of the former HTTP server is accepted with a warning") {
+  config_result result = parse_config(with_http(R"("num_threads": 64)"));
+  REQUIRE(result.config.has_value());
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0].find("http_options.num_threads: ignored") == 0);
+  CHECK(parse_config(with_http(R"("io_threads": 2)")).warnings.empty());
+}
+
+TEST_CASE("the ingress limits are read with their ranges") {
+  serve_config config = accepted(with_http(
+    R"("io_threads": 3, "max_connections": 50, "max_pipelined_requests": 4,
+       "request_read_timeout_s": 2.5, "max_header_bytes": 4096, "max_header_count": 10,
+       "max_url_bytes": 100)"));
+  CHECK(config.http.io_threads == 3);
+  CHECK(config.http.max_connections == 50);
+  CHECK(config.http.max_pipelined_requests == 4);
+  CHECK(config.http.request_read_timeout_s == 2.5);
+  CHECK(config.http.max_header_bytes == 4096);
+  CHECK(config.http.max_header_count == 10);
+  CHECK(config.http.max_url_bytes == 100);
+  CHECK(error_text(with_http(R"("io_threads": 300)")) ==
+        "http_options.io_threads: must be <= 256; was 300");
+  CHECK(error_text(with_http(R"("max_connections": 0)")) ==
+        "http_options.max_connections: must be >= 1; was 0");
+  CHECK(error_text(with_http(R"("max_pipelined_requests": 0)")) ==
+        "http_options.max_pipelined_requests: must be >= 1; was 0");
+  CHECK(error_text(with_http(R"("max_header_bytes": 100)")) ==
+        "http_options.max_header_bytes: must be >= 1024; was 100");
+  CHECK(error_text(with_http(R"("max_url_bytes": 2000000)")) ==
+        "http_options.max_url_bytes: must be <= 1048576; was 2000000");
+  CHECK(error_text(with_http(R"("request_read_timeout_s": 0)")) ==
+        "http_options.request_read_timeout_s: must be > 0; was 0");
+}
+
+TEST_CASE("http timeouts longer than a day are refused") {
+  CHECK(error_text(with_http(R"("request_timeout_s": 1e300)")) ==
+        "http_options.request_timeout_s: must be <= 86400; was 1e300");
+  CHECK(error_text(with_http(R"("keep_alive_timeout_s": 100000)")) ==
+        "http_options.keep_alive_timeout_s: must be <= 86400; was 100000");
+  CHECK(error_text(with_http(R"("request_read_timeout_s": 86401)")) ==
+        "http_options.request_read_timeout_s: must be <= 86400; was 86401");
 }
 
 TEST_CASE("an unknown application field lists the expected ones") {

@@ -32,7 +32,7 @@ TEST_CASE("nesting up to the limit is accepted and one level more is refused") {
   CHECK(doc.IsNull());
 }
 
-TEST_CASE("a megabyte of '[' is refused without recursing") {
+TEST_CASE("a megabyte of open brackets is refused without recursing") {
   rapidjson::Document doc;
   auto error = parse_json(doc, std::string(1 << 20, '['));
   REQUIRE(error);
