@@ -247,9 +247,10 @@ void http_ingress::handle_apply(const exchange_ptr& ex) {
         ex->reply(http_response::json(200, json_warnings(result.warnings)));
       },
       [this, ex](caf::error& err) {
-        ex->reply(text_error(to_error_info(err)));
-        // A failed apply may still have removed or added applications.
-        fetch_models(ex, [](auto) {});
+        // A failed apply may still have removed or added applications: refresh the tables
+        // before answering, so the client's next request sees them.
+        auto info = to_error_info(err);
+        fetch_models(ex, [ex, info](auto) { ex->reply(text_error(info)); });
       });
 }
 

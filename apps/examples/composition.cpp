@@ -43,12 +43,14 @@ private:
   std::mt19937_64 rng_; // protected by mtx_
 };
 
-/// model_two of the composition example: returns its input.
+/// model_two of the composition example: returns its input, which must be JSON (400 if not,
+/// so the reply is always the JSON it declares).
 class echo_model : public serve::deployment {
 public:
   explicit echo_model(const serve::deployment_context&) {}
 
   serve::future<serve::response> handle(serve::request req) override {
+    req.json(); // throws invalid_argument for a body that is not JSON
     return serve::response{std::move(req.body), "application/json"};
   }
 };
@@ -60,6 +62,7 @@ public:
     : model_one_(ctx.get_handle("model_one")), model_two_(ctx.get_handle("model_two")) {}
 
   serve::future<serve::response> handle(serve::request req) override {
+    req.json(); // like the guide's `data = await request.json()`: 400 unless the body is JSON
     auto data = req.body;
     return model_one_.remote(req.body).then(
       [this, data](serve::response r) -> serve::future<serve::response> {
