@@ -202,7 +202,9 @@ std::optional<std::string> update_nodes(controller_pointer self, const serve_con
   }
   // Links whose node left the config, or whose address or cluster settings changed, go.
   std::vector<std::string> gone;
-  for (auto& [name, rec] : st.nodes) {
+  for (auto& entry : st.nodes) {
+    const std::string& name = entry.first;
+    const auto& rec = entry.second;
     auto it = std::find_if(config.nodes.begin(), config.nodes.end(),
                            [&](const node_config& n) { return n.name == name; });
     if (it == config.nodes.end() || it->host != rec.cfg.host || it->port != rec.cfg.port

@@ -1,6 +1,9 @@
 #include "libserve/json.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
@@ -11,13 +14,17 @@ namespace serve {
 namespace {
 
 /// Forwards SAX events to the document that is being built, counting the nesting; stops the
-/// parse (returns false) one level past the limit.
+/// parse (returns false) one level past the limit. With `exact_numbers`, numbers arrive as text
+/// (kParseNumbersAsStringsFlag) and are converted here with std::from_chars, correctly rounded:
+/// RapidJSON 1.1's own full-precision path (StrtodDiyFp) calls __builtin_clzll(0) on some
+/// inputs, which is undefined (found by scripts/fuzz v2_request).
 class depth_limited_builder {
 public:
-  depth_limited_builder(rapidjson::Document& doc, size_t max_depth)
-    : doc_(doc), max_depth_(max_depth) {}
+  depth_limited_builder(rapidjson::Document& doc, size_t max_depth, bool exact_numbers)
+    : doc_(doc), max_depth_(max_depth), exact_numbers_(exact_numbers) {}
 
   bool too_deep() const { return too_deep_; }
+  const std::string& number_error() const { return number_error_; }
 
   bool Null() { return doc_.Null(); }
   bool Bool(bool b) { return doc_.Bool(b); }
@@ -27,7 +34,39 @@ public:
   bool Uint64(uint64_t i) { return doc_.Uint64(i); }
   bool Double(double d) { return doc_.Double(d); }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-    return doc_.RawNumber(s, n, copy);
+    if (!exact_numbers_)
+      return doc_.RawNumber(s, n, copy);
+    std::string_view text(s, n);
+    if (text.find_first_of(".eEnNiI") == std::string_view::npos) { // an integer
+      if (text.front() == '-') {
+        int64_t i = 0;
+        auto [end, ec] = std::from_chars(s, s + n, i);
+        if (ec == std::errc() && end == s + n)
+          return doc_.Int64(i);
+      } else {
+        uint64_t u = 0;
+        auto [end, ec] = std::from_chars(s, s + n, u);
+        if (ec == std::errc() && end == s + n)
+          return doc_.Uint64(u);
+      }
+      // Too large for 64 bits: a double, as RapidJSON itself reads it.
+    }
+    double d = 0;
+    auto [end, ec] = std::from_chars(s, s + n, d);
+    if (ec == std::errc::result_out_of_range) {
+      // Underflow reads as 0 (or a denormal), as RapidJSON reads it; overflow is an error.
+      d = std::strtod(std::string(text).c_str(), nullptr);
+      if (std::isinf(d)) {
+        number_error_ = "Number too big to be stored in double.";
+        return false;
+      }
+      return doc_.Double(d);
+    }
+    if (ec != std::errc() || end != s + n) {
+      number_error_ = "Number too big to be stored in double.";
+      return false;
+    }
+    return doc_.Double(d);
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
@@ -52,8 +91,10 @@ private:
 
   rapidjson::Document& doc_;
   size_t max_depth_;
+  bool exact_numbers_;
   size_t depth_ = 0;
   bool too_deep_ = false;
+  std::string number_error_;
 };
 
 template <unsigned Flags>
@@ -61,9 +102,10 @@ std::optional<std::string> parse_with(rapidjson::Document& doc, std::string_view
                                       size_t max_depth) {
   constexpr unsigned flags = Flags | rapidjson::kParseIterativeFlag
                              | rapidjson::kParseValidateEncodingFlag;
+  constexpr bool exact_numbers = (Flags & rapidjson::kParseNumbersAsStringsFlag) != 0;
   std::optional<std::string> error;
   auto generate = [&](rapidjson::Document& handler) {
-    depth_limited_builder builder(handler, max_depth);
+    depth_limited_builder builder(handler, max_depth, exact_numbers);
     rapidjson::MemoryStream stream(text.data(), text.size());
     rapidjson::Reader reader;
     rapidjson::ParseResult result = reader.Parse<flags>(stream, builder);
@@ -71,6 +113,8 @@ std::optional<std::string> parse_with(rapidjson::Document& doc, std::string_view
       return true;
     if (builder.too_deep())
       error = "nesting deeper than " + std::to_string(max_depth) + " levels";
+    else if (!builder.number_error().empty())
+      error = builder.number_error();
     else
       error = rapidjson::GetParseError_En(result.Code());
     *error += " at offset " + std::to_string(result.Offset());
@@ -120,13 +164,14 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
 std::optional<std::string> parse_json(rapidjson::Document& doc, std::string_view text,
                                       const json_read_options& opts) {
   size_t depth = opts.max_depth == 0 ? 1 : opts.max_depth;
+  // Full precision: numbers as text, converted by the builder (see depth_limited_builder).
+  constexpr unsigned exact = rapidjson::kParseNumbersAsStringsFlag;
   if (opts.allow_nan_and_infinity && opts.full_precision)
-    return parse_with<rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag>(
-      doc, text, depth);
+    return parse_with<rapidjson::kParseNanAndInfFlag | exact>(doc, text, depth);
   if (opts.allow_nan_and_infinity)
     return parse_with<rapidjson::kParseNanAndInfFlag>(doc, text, depth);
   if (opts.full_precision)
-    return parse_with<rapidjson::kParseFullPrecisionFlag>(doc, text, depth);
+    return parse_with<exact>(doc, text, depth);
   return parse_with<rapidjson::kParseDefaultFlags>(doc, text, depth);
 }
 

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string_view>
 
@@ -75,7 +76,17 @@ void fill_integers(tensor& t, const std::vector<const rapidjson::Value*>& leaves
     } else if (v.IsUint64() && std::is_same_v<T, uint64_t>) {
       out[i] = static_cast<T>(v.GetUint64());
     } else if (v.IsDouble() && std::floor(v.GetDouble()) == v.GetDouble()) {
-      out[i] = static_cast<T>(v.GetDouble());
+      // An integral double (1e3) must also fit: converting one that does not (1e300) is
+      // undefined behaviour (found by scripts/fuzz json_payload).
+      double d = v.GetDouble();
+      if (!(static_cast<long double>(d) >= std::numeric_limits<T>::min()
+            && static_cast<long double>(d) <= std::numeric_limits<T>::max()))
+      {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.17g", d);
+        fail(what, std::string(text) + " is out of range for " + dtype_name(t.type));
+      }
+      out[i] = static_cast<T>(d);
     } else {
       fail(what, std::string("expected ") + dtype_name(t.type) + " values, got "
                    + (v.IsNumber() ? "a fraction" : json_kind(v)));

@@ -2,8 +2,11 @@
 #include "libserve/tensor.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
+
+#include "libserve/future.hpp"
 
 namespace serve {
 
@@ -107,9 +110,32 @@ const char* dtype_v2_name(dtype t) {
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
-  for (auto d : shape)
+  bool negative = false;
+  for (auto d : shape) {
+    if (d < 0) {
+      negative = true;
+      d = -d;
+    }
+    if (d != 0 && n > INT64_MAX / d)
+      throw serve_exception(errc::invalid_argument,
+                            "shape " + shape_to_string(shape)
+                              + " has more elements than a 64-bit count can hold");
     n *= d;
-  return n;
+  }
+  return negative ? -n : n;
+}
+
+size_t shape_bytes(const std::vector<int64_t>& shape, dtype type) {
+  int64_t n = shape_numel(shape);
+  if (n < 0)
+    throw serve_exception(errc::invalid_argument,
+                          "shape " + shape_to_string(shape) + " has a negative dimension");
+  size_t width = type == dtype::string ? sizeof(std::string) : dtype_size(type);
+  if (width != 0 && static_cast<uint64_t>(n) > SIZE_MAX / 2 / width)
+    throw serve_exception(errc::invalid_argument,
+                          "shape " + shape_to_string(shape) + " of " + dtype_name(type)
+                            + " needs more bytes than this machine can address");
+  return static_cast<size_t>(n) * width;
 }
 
 std::string shape_to_string(const std::vector<int64_t>& shape) {
@@ -173,10 +199,8 @@ tensor tensor::zeros(dtype type, std::vector<int64_t> shape) {
   tensor t;
   t.type = type;
   t.shape = std::move(shape);
+  shape_bytes(t.shape, type); // refuses negative dimensions and sizes past the address space
   int64_t n = t.numel();
-  if (n < 0)
-    throw std::invalid_argument("tensor::zeros: shape " + shape_to_string(t.shape) +
-                                " has a negative dimension");
   if (type == dtype::string)
     t.strings.resize(static_cast<size_t>(n));
   else

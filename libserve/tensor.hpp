@@ -39,8 +39,14 @@ const char* dtype_name(dtype t);
 /// Open Inference Protocol names: "FP32", "INT64", "BOOL", "BYTES", ...
 const char* dtype_v2_name(dtype t);
 
-/// Number of elements of `shape` (1 for a scalar, shape {}).
+/// Number of elements of `shape` (1 for a scalar, shape {}); negative when a dimension is (-1
+/// marks "any size"). Throws
+/// serve_exception(invalid_argument) when the count does not fit in 64 bits.
 int64_t shape_numel(const std::vector<int64_t>& shape);
+
+/// Bytes a tensor of `shape` and `type` takes (strings: their std::string objects). Throws
+/// serve_exception(invalid_argument) for a negative dimension or a size past the address space.
+size_t shape_bytes(const std::vector<int64_t>& shape, dtype type);
 /// "[2, 3]" (unknown dims, -1, print as "-1").
 std::string shape_to_string(const std::vector<int64_t>& shape);
 

@@ -86,6 +86,12 @@ struct node {
     auto i = attributes.find(key);
     return i == attributes.end() ? nullptr : &i->second;
   }
+  /// The tensor attribute `key`, or nullptr when it is missing or of another kind (whose `t` is
+  /// an empty default, not a tensor to read).
+  const tensor* tensor_attr(const std::string& key) const {
+    auto a = attr(key);
+    return a && a->type == attribute::kind::t ? &a->t : nullptr;
+  }
   int64_t attr_int(const std::string& key, int64_t fallback) const {
     auto a = attr(key);
     return a ? a->i : fallback;

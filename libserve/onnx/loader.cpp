@@ -186,25 +186,43 @@ tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
   for (auto d : dims)
     if (d < 0)
       refuse(what + ": negative dimension in " + shape_to_string(dims));
-  tensor t = tensor::zeros(to_dtype(p.data_type(), what), dims);
-  size_t n = static_cast<size_t>(t.numel());
-  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
-    if (t.type == dtype::string)
-      refuse(what + ": string tensors cannot use external data");
-    t.data = read_external(p, base_dir, t.data.size(), what);
-  } else if (p.has_raw_data() && t.type != dtype::string) {
-    if (p.raw_data().size() != t.data.size())
-      refuse(what + ": raw_data has " + std::to_string(p.raw_data().size()) + " bytes; the shape " +
-             shape_to_string(dims) + " needs " + std::to_string(t.data.size()));
-    if (!t.data.empty())
-      std::memcpy(t.data.data(), p.raw_data().data(), t.data.size());
-  } else {
-    auto have = static_cast<size_t>(typed_field_size(p, t.type));
-    if (have != n)
-      refuse(what + ": holds " + std::to_string(have) + " " + dtype_name(t.type) +
-             " values; the shape " + shape_to_string(dims) + " needs " + std::to_string(n));
-    copy_typed_fields(p, t);
+  dtype type = to_dtype(p.data_type(), what);
+  // The size the shape declares is checked against the bytes the file holds before anything
+  // of that size is allocated: a model may declare 2^40 elements and carry 16 bytes.
+  size_t n = 0, bytes = 0;
+  try {
+    n = static_cast<size_t>(shape_numel(dims));
+    bytes = shape_bytes(dims, type);
+  } catch (const serve_exception& e) {
+    refuse(what + ": " + e.what());
   }
+  if (type != dtype::string)
+    bytes = n * dtype_size(type);
+  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
+    if (type == dtype::string)
+      refuse(what + ": string tensors cannot use external data");
+    tensor t;
+    t.type = type;
+    t.shape = dims;
+    t.data = read_external(p, base_dir, bytes, what); // checks the file's length first
+    return t;
+  }
+  if (p.has_raw_data() && type != dtype::string) {
+    if (p.raw_data().size() != bytes)
+      refuse(what + ": raw_data has " + std::to_string(p.raw_data().size()) + " bytes; the shape " +
+             shape_to_string(dims) + " needs " + std::to_string(bytes));
+    tensor t;
+    t.type = type;
+    t.shape = dims;
+    t.data.assign(p.raw_data().begin(), p.raw_data().end());
+    return t;
+  }
+  auto have = static_cast<size_t>(typed_field_size(p, type));
+  if (have != n)
+    refuse(what + ": holds " + std::to_string(have) + " " + dtype_name(type) +
+           " values; the shape " + shape_to_string(dims) + " needs " + std::to_string(n));
+  tensor t = tensor::zeros(type, dims);
+  copy_typed_fields(p, t);
   return t;
 }
 

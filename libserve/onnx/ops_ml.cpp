@@ -81,13 +81,15 @@ E named(const std::map<std::string, E>& names, const std::string& name, const st
 
 // `key` (floats) or `key`_as_tensor (a float or double tensor, opset 3), as doubles.
 std::vector<double> floats_or_tensor(const node& n, const std::string& key) {
-  const attribute* as_tensor = n.attr(key + "_as_tensor");
+  if (n.attr(key + "_as_tensor") && !n.tensor_attr(key + "_as_tensor"))
+    refuse(where(n), key + "_as_tensor must be a tensor attribute");
+  const tensor* as_tensor = n.tensor_attr(key + "_as_tensor");
   const std::vector<float> floats = floats_attr(n, key);
   if (as_tensor && !floats.empty())
     refuse(where(n), "both " + key + " and " + key + "_as_tensor are set");
   if (!as_tensor)
     return {floats.begin(), floats.end()};
-  const tensor& t = as_tensor->t;
+  const tensor& t = *as_tensor;
   if (t.type == dtype::float32)
     return {t.as<float>(), t.as<float>() + t.numel()};
   if (t.type != dtype::float64)

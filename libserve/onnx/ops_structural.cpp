@@ -196,8 +196,10 @@ template <class T> tensor vector_tensor(dtype type, const std::vector<T>& v, boo
 }
 
 tensor constant_value(const node& n) {
-  if (auto a = n.attr("value"))
-    return a->t;
+  if (n.attr("value") && !n.tensor_attr("value"))
+    refuse(where(n), "value must be a tensor attribute");
+  if (auto t = n.tensor_attr("value"))
+    return *t;
   if (auto a = n.attr("value_float"))
     return vector_tensor<float>(dtype::float32, {a->f}, true);
   if (auto a = n.attr("value_floats"))
@@ -246,8 +248,10 @@ std::unique_ptr<op_kernel> make_shape(const node& n, const compile_context& ctx)
 
 std::unique_ptr<op_kernel> make_constant_of_shape(const node& n, const compile_context&) {
   tensor fill = tensor::from<float>(dtype::float32, {1}, std::vector<float>{0.f});
-  if (auto a = n.attr("value"))
-    fill = a->t;
+  if (n.attr("value") && !n.tensor_attr("value"))
+    refuse(where(n), "value must be a tensor attribute");
+  if (auto t = n.tensor_attr("value"))
+    fill = *t;
   if (fill.numel() != 1 || fill.type == dtype::string)
     refuse(where(n), "value must hold one numeric element");
   auto at = where(n);

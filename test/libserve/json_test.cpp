@@ -72,6 +72,34 @@ TEST_CASE("NaN and Infinity only when asked for") {
   CHECK(doc[1].GetDouble() < 0);
 }
 
+TEST_CASE("full precision reads numbers exactly, integers past 64 bits as doubles") {
+  // Found by scripts/fuzz v2_request: RapidJSON 1.1's own full-precision path is undefined on
+  // 18446744073709551615551615 (clz of 0); numbers are converted with from_chars instead.
+  json_read_options exact;
+  exact.full_precision = true;
+  exact.allow_nan_and_infinity = true;
+  rapidjson::Document doc;
+  REQUIRE_FALSE(parse_json(doc, "[18446744073709551615551615, -9223372036854775808, "
+                                "18446744073709551615, 0.10000000149011612, 1e-400, NaN, "
+                                "-Infinity, 7, -0]",
+                           exact));
+  CHECK(doc[0].IsDouble());
+  CHECK(doc[0].GetDouble() == 18446744073709551615551615.0);
+  CHECK(doc[1].IsInt64());
+  CHECK(doc[1].GetInt64() == INT64_MIN);
+  CHECK(doc[2].IsUint64());
+  CHECK(doc[2].GetUint64() == UINT64_MAX);
+  CHECK(doc[3].GetDouble() == 0.10000000149011612);
+  CHECK(static_cast<float>(doc[3].GetDouble()) == 0.1f);
+  CHECK(doc[5].GetDouble() != doc[5].GetDouble());
+  CHECK(doc[6].GetDouble() < -1e308);
+  CHECK(doc[7].IsInt());
+  CHECK(doc[7].GetInt() == 7);
+  auto too_big = parse_json(doc, "[1e400]", exact);
+  REQUIRE(too_big);
+  CHECK(too_big->find("Number too big to be stored in double.") == 0);
+}
+
 TEST_CASE("errors carry RapidJSON's message and the offset") {
   rapidjson::Document doc;
   CHECK(parse_json(doc, "{bad") == std::optional<std::string>(

@@ -55,6 +55,12 @@ TEST_CASE("bad payloads are refused naming the input and the problem") {
         != std::string::npos);
   CHECK(error_of("[1.5]", serve::dtype::int64).find("fraction") != std::string::npos);
   CHECK(error_of("[300]", serve::dtype::uint8).find("out of range") != std::string::npos);
+  // Integral doubles too (found by scripts/fuzz json_payload: 1e300 into uint16 was undefined).
+  CHECK(error_of("[1e300]", serve::dtype::uint16).find("1.0000000000000001e+300 is out of range "
+                                                       "for uint16") != std::string::npos);
+  CHECK(error_of("[-1e3]", serve::dtype::uint8).find("out of range") != std::string::npos);
+  CHECK(error_of("[9.3e18]", serve::dtype::int64).find("out of range") != std::string::npos);
+  CHECK(error_of("[2e19]", serve::dtype::uint64).find("out of range") != std::string::npos);
   CHECK(error_of("[1]", serve::dtype::string).find("expected strings") != std::string::npos);
 }
 

@@ -190,6 +190,54 @@ TEST_CASE("a typed field with the wrong element count is refused naming the tens
   CHECK(contains(error, "initializer \"shape\""));
 }
 
+TEST_CASE("an initializer whose dims multiply past 2^64 is refused, not wrapped to 0 elements") {
+  // Found by scripts/fuzz onnx_loader: the product wrapped, the model loaded, the first run
+  // crashed. (test/fuzz/regressions/onnx_loader holds the fuzzer's input.)
+  auto m = new_model();
+  auto t = m.mutable_graph()->add_initializer();
+  t->set_name("W");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {int64_t{1} << 32, int64_t{1} << 32, int64_t{16}})
+    t->add_dims(d);
+  t->set_raw_data(std::string(16, '\0'));
+  auto error = load_error(m);
+  CHECK(contains(error, "invalid_argument"));
+  CHECK(contains(error, "initializer \"W\""));
+  CHECK(contains(error, "more elements than a 64-bit count can hold"));
+}
+
+TEST_CASE("an initializer declaring far more bytes than it carries is refused before allocating") {
+  auto m = new_model();
+  auto t = m.mutable_graph()->add_initializer();
+  t->set_name("W");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(int64_t{1} << 40); // 4 TiB declared
+  t->set_raw_data(std::string(16, '\0'));
+  auto error = load_error(m);
+  CHECK(contains(error, "raw_data has 16 bytes; the shape [1099511627776] needs 4398046511104"));
+  auto typed = new_model();
+  auto f = typed.mutable_graph()->add_initializer();
+  f->set_name("F");
+  f->set_data_type(onnx::TensorProto::FLOAT);
+  f->add_dims(int64_t{1} << 40);
+  f->add_float_data(1.f);
+  CHECK(contains(load_error(typed), "holds 1 float32 values; the shape [1099511627776] needs"));
+}
+
+TEST_CASE("a tensor attribute given as another kind is refused, not read as a tensor") {
+  // Found by scripts/fuzz onnx_loader: base_values_as_tensor given as a float read the empty
+  // default tensor of the attribute as one float (a read past its buffer).
+  auto m = new_model();
+  add_input(m, "X", onnx::TensorProto::FLOAT, {1});
+  add_output(m, "Y");
+  auto n = add_node(m, "Constant", {}, {"Y"});
+  auto a = n->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(1.f);
+  CHECK(contains(load_error(m), "value must be a tensor attribute"));
+}
+
 TEST_CASE("external data is read at its offset and length, relative to the model's folder") {
   temp_folder dir;
   fs::create_directories(dir.path / "data");
