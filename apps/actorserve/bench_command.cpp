@@ -65,9 +65,9 @@ Load:
   --rates LIST             open-loop sweep, one step per rate, e.g. 100,200,400
   --poisson                open loop: Poisson arrivals (exponential gaps) instead of even ones
   --max-connections N      open loop: most connections open at once (default 256). A server
-                           that serves each keep-alive connection on its own thread (ActorServe:
-                           http_options.num_threads, 64 by default) leaves the connections beyond
-                           its thread count unanswered while the others stay open: stay below it
+                           that serves each keep-alive connection on its own thread (cpp-httplib,
+                           a thread pool) leaves the connections beyond its thread count
+                           unanswered while the others stay open: stay below it there
   -t, --threads N          event-loop threads (default 1); one handles tens of thousands of
                            requests/s, give it more only when the client is the bottleneck
   --warmup SECONDS         load before each step's measurement, not counted (default 2)
