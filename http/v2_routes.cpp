@@ -13,6 +13,7 @@
 #include "http/error_mapping.hpp"
 #include "http/ingress.hpp"
 #include "http/io_bridge.hpp"
+#include "libserve/future.hpp"
 #include "libserve/json.hpp"
 #include "libserve/model_stats.hpp"
 #include "libserve/v2_protocol.hpp"
@@ -22,6 +23,9 @@ namespace serve {
 namespace {
 
 constexpr const char* server_version = "0.1.0";
+/// JSON infer bodies from this size on are parsed on the io thread and passed on in the binary
+/// tensor form; smaller ones are cheaper to pass as they are.
+constexpr size_t min_transcoded_json_bytes = 512;
 /// Extensions we implement as Triton specifies them.
 constexpr const char* extensions[] = {"binary_tensor_data", "model_repository",
                                       "model_configuration", "statistics"};
@@ -376,9 +380,24 @@ void http_ingress::handle_v2_infer(const exchange_ptr& ex, const std::string& na
     call.id = ex->log.request_id;
     call.method = "POST";
     call.path = ex->request.path;
-    call.body = std::move(ex->request.body);
-    if (const std::string* length = ex->request.header("inference-header-content-length"))
-      call.headers["inference-header-content-length"] = *length;
+    const std::string* length = ex->request.header("inference-header-content-length");
+    if (length == nullptr && ex->request.body.size() >= min_transcoded_json_bytes) {
+      // A JSON request is parsed here, on the io thread, and sent on in the binary form: the
+      // replica's batch thread then only copies bytes (Triton's frontend parses on its HTTP
+      // threads too). Errors are the ones the replica would give.
+      try {
+        auto encoded = v2::encode_binary_request(
+          v2::parse_infer_request(ex->request.body, std::nullopt, {}));
+        call.body = std::move(encoded.body);
+        call.headers["inference-header-content-length"] = std::to_string(encoded.header_length);
+      } catch (const serve_exception& e) {
+        return answer(v2_error(e.code(), e.what()));
+      }
+    } else {
+      call.body = std::move(ex->request.body);
+      if (length != nullptr)
+        call.headers["inference-header-content-length"] = *length;
+    }
     call_router(ex, m->router, std::move(call), v2_error_of);
   };
   auto table = models();

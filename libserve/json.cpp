@@ -7,6 +7,7 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
+#include <rapidjson/stream.h>
 #include <rapidjson/reader.h>
 
 namespace serve {
@@ -37,7 +38,10 @@ public:
     if (!exact_numbers_)
       return doc_.RawNumber(s, n, copy);
     std::string_view text(s, n);
-    if (text.find_first_of(".eEnNiI") == std::string_view::npos) { // an integer
+    bool integer = true;
+    for (char c : text)
+      integer &= (c >= '0' && c <= '9') || c == '-';
+    if (integer) {
       if (text.front() == '-') {
         int64_t i = 0;
         auto [end, ec] = std::from_chars(s, s + n, i);
@@ -68,8 +72,14 @@ public:
     }
     return doc_.Double(d);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  // In exact mode the text is parsed in place in a buffer that goes away afterwards: strings
+  // are copied into the document.
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_.String(s, n, copy || exact_numbers_);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_.Key(s, n, copy || exact_numbers_);
+  }
   bool StartObject() { return enter() && doc_.StartObject(); }
   bool EndObject(rapidjson::SizeType members) {
     --depth_;
@@ -104,11 +114,25 @@ std::optional<std::string> parse_with(rapidjson::Document& doc, std::string_view
                              | rapidjson::kParseValidateEncodingFlag;
   constexpr bool exact_numbers = (Flags & rapidjson::kParseNumbersAsStringsFlag) != 0;
   std::optional<std::string> error;
+  // RapidJSON's streams read a NUL byte as the end of the text: what follows one would be
+  // ignored. Raw NUL is never valid JSON.
+  if (auto nul = text.find('\0'); nul != std::string_view::npos) {
+    doc.SetNull();
+    return "a NUL byte is not allowed in JSON at offset " + std::to_string(nul);
+  }
   auto generate = [&](rapidjson::Document& handler) {
     depth_limited_builder builder(handler, max_depth, exact_numbers);
-    rapidjson::MemoryStream stream(text.data(), text.size());
     rapidjson::Reader reader;
-    rapidjson::ParseResult result = reader.Parse<flags>(stream, builder);
+    rapidjson::ParseResult result;
+    if (exact_numbers) {
+      // Numbers as text, in place: no per-character copy of each number.
+      std::string buffer(text);
+      rapidjson::InsituStringStream stream(buffer.data());
+      result = reader.Parse<flags | rapidjson::kParseInsituFlag>(stream, builder);
+    } else {
+      rapidjson::MemoryStream stream(text.data(), text.size());
+      result = reader.Parse<flags>(stream, builder);
+    }
     if (result)
       return true;
     if (builder.too_deep())

@@ -93,6 +93,18 @@ struct tensor_signature {
 infer_request parse_infer_request(std::string_view body, std::optional<size_t> header_length,
                                   const std::vector<tensor_signature>& model_inputs);
 
+/// A request in the binary tensor form: a JSON header naming every input with
+/// parameters.binary_data_size, then the inputs' bytes in order (BYTES: a 4-byte little-endian
+/// length before each element); id, parameters.binary_data_output and outputs as `req` has them,
+/// so the reply's form does not change. parse_infer_request(body, header_length, ...) gives `req`
+/// back. The ingress turns JSON requests into this form on its io threads, so that the replica
+/// only copies bytes.
+struct encoded_request {
+  std::string body;
+  size_t header_length = 0;
+};
+encoded_request encode_binary_request(const infer_request& req);
+
 /// One tensor of a reply. The tensor is borrowed: it must outlive encode_infer_response.
 struct output {
   std::string name;

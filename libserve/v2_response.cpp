@@ -200,4 +200,68 @@ std::string model_metadata_json(const std::string& name, const std::vector<std::
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+encoded_request encode_binary_request(const infer_request& req) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  w.StartObject();
+  if (req.has_id) {
+    w.Key("id");
+    write_string(w, req.id);
+  }
+  if (req.binary_output_default) {
+    w.Key("parameters");
+    w.StartObject();
+    w.Key("binary_data_output");
+    w.Bool(true);
+    w.EndObject();
+  }
+  std::vector<size_t> sizes;
+  w.Key("inputs");
+  w.StartArray();
+  for (auto& in : req.inputs) {
+    sizes.push_back(binary_size(output{in.name, &in.value, true}));
+    w.StartObject();
+    w.Key("name");
+    write_string(w, in.name);
+    w.Key("datatype");
+    w.String(dtype_v2_name(in.value.type));
+    w.Key("shape");
+    write_shape(w, in.value.shape);
+    w.Key("parameters");
+    w.StartObject();
+    w.Key("binary_data_size");
+    w.Uint64(sizes.back());
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  if (!req.outputs.empty()) {
+    w.Key("outputs");
+    w.StartArray();
+    for (auto& out : req.outputs) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, out.name);
+      w.Key("parameters");
+      w.StartObject();
+      w.Key("binary_data");
+      w.Bool(out.binary);
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+  encoded_request out;
+  out.header_length = buf.GetSize();
+  size_t total = out.header_length;
+  for (auto n : sizes)
+    total += n;
+  out.body.reserve(total);
+  out.body.assign(buf.GetString(), buf.GetSize());
+  for (auto& in : req.inputs)
+    append_binary(out.body, in.value);
+  return out;
+}
+
 } // namespace serve::v2

@@ -49,10 +49,10 @@ struct io_thread {
   }
 };
 
-caf::behavior doubler() {
-  return {[](int x) { return x * 2; }, [](const std::string&) -> caf::result<int> {
-            return caf::delegated<int>{}; // never answers
-          }};
+/// Multiplies by `factor`; never answers a string.
+caf::behavior multiplier(int factor) {
+  return {[factor](int x) { return x * factor; },
+          [](const std::string&) -> caf::result<int> { return caf::delegated<int>{}; }};
 }
 
 } // namespace
@@ -60,7 +60,7 @@ caf::behavior doubler() {
 TEST_CASE("a bridge's replies and their continuations arrive on its io thread") {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto target = sys.spawn(doubler);
+  auto target = sys.spawn(multiplier, 2);
   io_thread io(sys);
   std::promise<std::pair<int, std::thread::id>> reply;
   std::thread::id io_id;
@@ -79,7 +79,7 @@ TEST_CASE("a bridge's replies and their continuations arrive on its io thread") 
 TEST_CASE("many requests are in flight at once and each is answered once") {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto target = sys.spawn(doubler);
+  auto target = sys.spawn(multiplier, 2);
   io_thread io(sys);
   constexpr int n = 1000;
   std::atomic<int> answered{0}, sum{0};
@@ -104,7 +104,7 @@ TEST_CASE("many requests are in flight at once and each is answered once") {
 TEST_CASE("a request nobody answers times out on the io thread") {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto target = sys.spawn(doubler);
+  auto target = sys.spawn(multiplier, 2);
   io_thread io(sys);
   std::promise<std::pair<caf::error, std::thread::id>> failure;
   std::thread::id io_id;
@@ -123,7 +123,7 @@ TEST_CASE("a request nobody answers times out on the io thread") {
 TEST_CASE("a request to an actor that is gone fails instead of hanging") {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto target = sys.spawn(doubler);
+  auto target = sys.spawn(multiplier, 2);
   caf::scoped_actor self{sys};
   self->send_exit(target, caf::exit_reason::kill);
   self->wait_for(target);

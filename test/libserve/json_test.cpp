@@ -98,6 +98,16 @@ TEST_CASE("full precision reads numbers exactly, integers past 64 bits as double
   auto too_big = parse_json(doc, "[1e400]", exact);
   REQUIRE(too_big);
   CHECK(too_big->find("Number too big to be stored in double.") == 0);
+  // The in-place path validates and bounds like the other one, and keeps strings whole.
+  CHECK(parse_json(doc, "[\"\xC3\x28\"]", exact)->find("Invalid encoding") == 0);
+  CHECK(parse_json(doc, std::string(200, '['), exact)->find("nesting deeper") == 0);
+  CHECK(parse_json(doc, std::string("[1]\0[2]", 7), exact)
+        == std::optional<std::string>("a NUL byte is not allowed in JSON at offset 3"));
+  CHECK(parse_json(doc, std::string("[1]\0[2]", 7)));
+  REQUIRE_FALSE(parse_json(doc, R"({"name": "in\u0000put", "k\"": [1.5]})", exact));
+  CHECK(std::string(doc["name"].GetString(), doc["name"].GetStringLength())
+        == std::string("in\0put", 6));
+  CHECK(doc["k\""][0].GetDouble() == 1.5);
 }
 
 TEST_CASE("errors carry RapidJSON's message and the offset") {

@@ -177,6 +177,37 @@ TEST_CASE("v2 all-JSON request from tritonclient parses every datatype") {
   CHECK(input_named(req, "s").value.shape == std::vector<int64_t>{2, 2});
 }
 
+TEST_CASE("a JSON request re-encoded in the binary form parses back to the same request") {
+  // What the ingress does with JSON infer requests on its io threads.
+  for (std::string body :
+       {fixture("all_json_request.json"),
+        std::string(R"({"id": "r7", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32",
+           "data": [[1, 2], [3, 4.5]]}], "outputs": [{"name": "y"},
+           {"name": "z", "parameters": {"binary_data": true}}]})"),
+        std::string(R"({"id": "", "inputs": [{"name": "s", "shape": [0], "datatype": "BYTES",
+           "data": []}]})")}) {
+    auto req = v2::parse_infer_request(body, std::nullopt, {});
+    auto encoded = v2::encode_binary_request(req);
+    auto back = v2::parse_infer_request(encoded.body, encoded.header_length, {});
+    CHECK(back.id == req.id);
+    CHECK(back.has_id == req.has_id);
+    CHECK(back.binary_output_default == req.binary_output_default);
+    REQUIRE(back.outputs.size() == req.outputs.size());
+    for (size_t i = 0; i < req.outputs.size(); ++i) {
+      CHECK(back.outputs[i].name == req.outputs[i].name);
+      CHECK(back.outputs[i].binary == req.outputs[i].binary);
+    }
+    REQUIRE(back.inputs.size() == req.inputs.size());
+    for (size_t i = 0; i < req.inputs.size(); ++i) {
+      CHECK(back.inputs[i].name == req.inputs[i].name);
+      CHECK(back.inputs[i].value.type == req.inputs[i].value.type);
+      CHECK(back.inputs[i].value.shape == req.inputs[i].value.shape);
+      CHECK(back.inputs[i].value.data == req.inputs[i].value.data);
+      CHECK(back.inputs[i].value.strings == req.inputs[i].value.strings);
+    }
+  }
+}
+
 TEST_CASE("v2 binary request from tritonclient mixes binary and JSON inputs") {
   auto body = fixture("mixed_binary_request.bin");
   auto header_length = fixture_header_length("mixed_binary_request.bin");
