@@ -1,4 +1,5 @@
 // `actorserve run CONFIG`: start the actor system, apply the config, serve HTTP until a signal.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -33,7 +34,8 @@ naming the JSON path of the bad field.
 Options:
   --host HOST          override http_options.host
   --port PORT          override http_options.port (0 = any free port; the bound port is printed)
-  --workers N          CAF scheduler threads (default: min(cores, 4))
+  --workers N          CAF scheduler threads (default: half the cores, 1 to 4; the HTTP
+                       io threads, http_options.io_threads, take the others)
   --scheduler POLICY   sharing (default) or stealing
   --access-log FORMAT  one line per request on stderr: off (default), text or json
                        (time, request id, method, path, route or model, status, latency)
@@ -250,6 +252,8 @@ int run_command(const std::vector<std::string>& args) {
     std::fprintf(stderr, "actorserve: %s\n", error.c_str());
     return 2;
   }
+  if (opts.sched.worker_threads == 0) // the io threads are the other half (BENCHMARKS.md)
+    opts.sched.worker_threads = std::clamp<size_t>(std::thread::hardware_concurrency() / 2, 1, 4);
   auto parsed = parse_config(*text, registry_parse_options());
   if (!parsed.config) {
     std::fprintf(stderr, "actorserve: invalid config %s: %s\n", opts.config_path.c_str(),
