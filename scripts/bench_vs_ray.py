@@ -65,10 +65,9 @@ def only_app(cfg, app_name):
 
 
 def ours_configs(max_conc):
-    """ActorServe's side of each app: the example configs, trimmed to the one application.
-    http_options.num_threads is raised above the highest concurrency: each HTTP thread serves one
-    keep-alive connection at a time, and the default 64 would leave c=128 half unanswered."""
-    threads = max(64, max_conc + 8)
+    """ActorServe's side of each app: the example configs, trimmed to the one application,
+    with the default HTTP settings (the event-driven ingress holds any number of keep-alive
+    connections; `max_conc` needs no setting)."""
     noop = only_app(load_config("basics.json"), "noop")
     composed = load_config("composed.json")
     ensemble = only_app(load_config("ensemble.json"), "ensemble")
@@ -82,7 +81,7 @@ def ours_configs(max_conc):
     sleep = only_app(load_config("failures.json"), "sleep")
     out = {"noop": noop, "mlp": mlp, "composed": composed, "ensemble": ensemble, "sleep": sleep}
     for cfg in out.values():
-        cfg["http_options"] = {"host": "127.0.0.1", "port": 0, "num_threads": threads}
+        cfg["http_options"] = {"host": "127.0.0.1", "port": 0}
     return out
 
 
@@ -584,8 +583,8 @@ def main():
                                             ",".join(map(str, concs)), seconds, warmup))
     print("ray:         scripts/ray_apps.py APP (ray.init(num_cpus=%d), replicas num_cpus=0.1, "
           "onnxruntime 1 intra-op thread)" % (os.cpu_count() or 2))
-    print("actorserve:  example configs trimmed to the app, http_options.num_threads %d, "
-          "OPENBLAS_NUM_THREADS=1" % configs["noop"]["http_options"]["num_threads"])
+    print("actorserve:  example configs trimmed to the app, default http_options, "
+          "OPENBLAS_NUM_THREADS=1")
     print("memory:      peak of summed VmRSS over the server's process tree (and, for Ray, "
           "every ray:: / venv-ray process), sampled every 100 ms from start to stop; Pss every "
           "%.1f s" % (RSS_PERIOD_S * PSS_EVERY))
