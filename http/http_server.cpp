@@ -9,6 +9,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "actors/call_context.hpp"
 #include "http/io_bridge.hpp"
 #include "http/response_writer.hpp"
 #include "http/session.hpp"
@@ -22,12 +23,6 @@ namespace {
 
 std::chrono::milliseconds to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000.0)));
-}
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
 }
 
 /// Lets this process open as many sockets as the hard limit allows (the soft limit is often
@@ -92,7 +87,7 @@ void io_worker::schedule_sweep() {
     if (ec)
       return;
     refresh_date();
-    int64_t now = now_ns();
+    int64_t now = steady_now_ns();
     // check_deadlines may close sessions (only flags them): sweep them out afterwards.
     for (size_t i = 0; i < sessions.size(); ++i)
       sessions[i]->check_deadlines(now);
@@ -193,7 +188,7 @@ void http_server::on_accept(const boost::system::error_code& ec, tcp::socket soc
     if (out_of_descriptors(ec)) {
       // Out of file descriptors: wait instead of spinning; established connections go on.
       static std::atomic<int64_t> last_report{0};
-      int64_t now = now_ns();
+      int64_t now = steady_now_ns();
       if (now - last_report.load() > 10'000'000'000) {
         last_report = now;
         std::fprintf(stderr, "[actorserve] cannot accept connections: %s (raise ulimit -n or "

@@ -1,5 +1,7 @@
 #include "http/request_reader.hpp"
 
+#include "http/http_text.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -24,35 +26,14 @@ using boost::beast::string_view;
 
 namespace {
 
-std::string lower(string_view s) {
-  std::string out(s.data(), s.size());
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+using http_text::iequals;
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z')
-      x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z')
-      y = static_cast<char>(y - 'A' + 'a');
-    if (x != y)
-      return false;
-  }
-  return true;
+std::string lower(string_view s) {
+  return http_text::ascii_lower(std::string_view(s.data(), s.size()));
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
+  return http_text::trim_ows(s);
 }
 
 /// The comma-separated, trimmed, non-empty items of a list-valued field.

@@ -1,5 +1,7 @@
 #include "http/response_writer.hpp"
 
+#include "http/http_text.hpp"
+
 #include <cstdio>
 #include <ctime>
 
@@ -19,20 +21,11 @@ bool is_token_char(unsigned char c) {
   }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if ((a[i] | 0x20) != (b[i] | 0x20))
-      return false;
-  return true;
-}
-
 /// Headers the writer sets itself; a handler's copy of them is dropped.
 bool is_framing_header(std::string_view name) {
   for (std::string_view own : {"content-length", "transfer-encoding", "connection", "date",
                                "content-type", "keep-alive", "upgrade"})
-    if (iequals(name, own))
+    if (http_text::iequals(name, own))
       return true;
   return false;
 }

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "actors/call_context.hpp"
 #include "http/io_bridge.hpp"
 #include "http/response_writer.hpp"
 
@@ -20,12 +21,6 @@ namespace {
 constexpr size_t read_chunk = 16 * 1024;
 /// Responses gathered into one write at most.
 constexpr size_t max_responses_per_write = 64;
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
-}
 
 int64_t to_ns(std::chrono::milliseconds d) {
   return static_cast<int64_t>(d.count()) * 1'000'000;
@@ -83,7 +78,7 @@ const server_options& session::options() const {
 void session::start() {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
-  idle_since_ns_ = now_ns();
+  idle_since_ns_ = steady_now_ns();
   read_some();
 }
 
@@ -184,7 +179,7 @@ void session::process_input() {
     size_t used = reader_->feed(bytes);
     input_.consume(used);
     if (!was_started && reader_->started())
-      request_started_ns_ = now_ns();
+      request_started_ns_ = steady_now_ns();
     switch (reader_->current()) {
       case request_reader::phase::done: dispatch(); continue;
       case request_reader::phase::failed:
@@ -243,7 +238,7 @@ void session::refuse(int status, const std::string& message) {
     ex->request.path = partial.path;
     ex->request.version = partial.version;
   }
-  int64_t started = request_started_ns_ != 0 ? request_started_ns_ : now_ns();
+  int64_t started = request_started_ns_ != 0 ? request_started_ns_ : steady_now_ns();
   ex->request.received_ns = started;
   ex->log.start_ns = started;
   ex->close_after_ = true;
@@ -310,7 +305,7 @@ void session::write_ready() {
   }
   writing_ = true;
   writing_count_ = count;
-  write_started_ns_ = now_ns();
+  write_started_ns_ = steady_now_ns();
   auto self = shared_from_this();
   net::async_write(socket_, write_buffers_,
                    [self](const boost::system::error_code& ec, size_t n) { self->on_write(ec, n); });
@@ -341,7 +336,7 @@ void session::on_write(const boost::system::error_code& ec, size_t) {
   if (read_closed_ && pending_.empty())
     return close();
   if (idle())
-    idle_since_ns_ = now_ns();
+    idle_since_ns_ = steady_now_ns();
   process_input(); // requests already buffered behind the pipelining limit
   read_some();
   write_ready();
@@ -354,7 +349,7 @@ void session::begin_linger() {
   socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (read_closed_ || ec)
     return close();
-  linger_deadline_ns_ = now_ns() + to_ns(options().linger_timeout);
+  linger_deadline_ns_ = steady_now_ns() + to_ns(options().linger_timeout);
   input_.consume(input_.size());
   linger_read();
 }

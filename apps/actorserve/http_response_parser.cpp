@@ -2,6 +2,8 @@
 // See http_response_parser.hpp for what is understood.
 #include "apps/actorserve/http_response_parser.hpp"
 
+#include "http/http_text.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -11,26 +13,10 @@ namespace {
 
 constexpr size_t max_line_bytes = 64 * 1024; // a longer head or chunk line is not HTTP we accept
 
+using http_text::iequals;
+
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-/// Whether `a` equals the lower-case `b`, ignoring case.
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != b[i])
-      return false;
-  return true;
+  return http_text::trim_ows(s);
 }
 
 /// Whether `hay` contains the lower-case `needle`, ignoring case.
