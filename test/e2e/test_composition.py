@@ -1,5 +1,8 @@
 """Model composition and ensembles: the guide's examples and declarative graphs."""
-from harness import Server, app, config, main
+import json
+import os
+
+from harness import ROOT, Server, app, config, main
 
 DELAY = 0.5
 
@@ -90,6 +93,24 @@ def test_graph_sequence_conditional_and_combiners():
         assert s.post("/g", {"score": 0.1}).json() == {"score": 0.1}
         assert s.post("/vote", "{}").json() == 3
         assert s.post("/concat", "{}").json() == [3, 5]
+
+
+def test_the_readmes_sentiment_example_answers_as_shown():
+    with open(os.path.join(ROOT, "apps", "examples", "configs", "sentiment.json")) as f:
+        cfg = json.load(f)
+    cfg["http_options"] = {"host": "127.0.0.1", "port": 0}
+    with Server(cfg) as s:
+        r = s.post("/sentiment", {"texts": ["short", "a somewhat longer sentence"]})
+        assert r.status == 200, r
+        assert r.json() == [{"text": "short", "positive": False},
+                            {"text": "a somewhat longer sentence", "positive": True}], r
+        bad = s.post("/sentiment", {"text": "x"})
+        assert (bad.status, bad.body) == (400, 'expected {"texts": [string, ...]}'), bad
+        # user_config's threshold is applied without a restart.
+        cfg["applications"][0]["deployments"][0]["user_config"] = {"threshold": 0.2}
+        assert s.request("PUT", "/api/serve/applications/", json.dumps(cfg)).status == 200
+        r = s.post("/sentiment", {"texts": ["short"]})
+        assert r.json() == [{"text": "short", "positive": True}], r
 
 
 if __name__ == "__main__":
