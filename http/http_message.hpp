@@ -35,6 +35,9 @@ struct http_request {
   /// Steady clock ns when the first byte of this request arrived.
   int64_t received_ns = 0;
 
+  /// GET or HEAD: HEAD is answered as GET, without the body.
+  bool is_get_or_head() const { return method == "GET" || method == "HEAD"; }
+
   /// The first value of header `lower_name`, or nullptr.
   const std::string* header(std::string_view lower_name) const {
     for (auto& h : headers)

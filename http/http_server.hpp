@@ -94,8 +94,6 @@ public:
 
   /// The io thread's bridge into CAF.
   io_bridge& bridge() const;
-  /// The io thread's executor, for timers a handler needs.
-  boost::asio::io_context& io() const;
 
   /// Answers the request. Exactly once: later calls are ignored. If the connection is gone the
   /// response is dropped (and still counted).
@@ -160,7 +158,6 @@ struct io_worker {
 
   void refresh_date();
   void schedule_sweep();
-  void remove(session* s);
 };
 
 class http_server {
@@ -181,9 +178,6 @@ public:
   /// Requests read and not yet answered and written.
   int64_t in_flight() const { return in_flight_.load(); }
 
-  /// Open connections.
-  size_t connections() const { return connections_.load(); }
-
   /// Answers every request still unanswered with `status` and `message` (shutdown).
   void fail_unanswered(int status, const std::string& message);
 
@@ -192,7 +186,6 @@ public:
 
   const server_options& options() const { return opts_; }
   request_handler& handler() { return handler_; }
-  bool draining() const { return draining_.load(); }
 
 private:
   friend class session;

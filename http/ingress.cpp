@@ -20,14 +20,6 @@ namespace {
 /// Longest x-request-id taken from a client; a longer or malformed one is replaced.
 constexpr size_t max_request_id_bytes = 256;
 
-bool is_get(const http_request& req) {
-  return req.method == "GET" || req.method == "HEAD";
-}
-
-bool under_v2(const std::string& path) {
-  return path == "/v2" || path.rfind("/v2/", 0) == 0;
-}
-
 std::string json_warnings(const std::vector<std::string>& items) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -136,18 +128,18 @@ void http_ingress::stamp_request_id(const exchange& ex, http_response& res) {
 void http_ingress::handle(const exchange_ptr& ex) {
   auto& req = ex->request;
   const std::string& path = req.path;
-  if (path == "/-/routes" && is_get(req)) {
+  if (path == "/-/routes" && req.is_get_or_head()) {
     ex->log.route = path;
     return ex->reply(http_response::json(200, routes()->routes_json()));
   }
-  if (path == "/-/healthz" && is_get(req)) {
+  if (path == "/-/healthz" && req.is_get_or_head()) {
     ex->log.route = path;
     return ex->reply(draining_ ? http_response::text(503, "This node is being drained.")
                                : http_response::text(200, "success"));
   }
   if (path == "/api/serve/applications/" || path == "/api/serve/applications") {
     ex->log.route = "/api/serve/applications/";
-    if (is_get(req))
+    if (req.is_get_or_head())
       return handle_status(ex);
     if (req.method == "PUT")
       return handle_apply(ex);
@@ -162,7 +154,7 @@ void http_ingress::handle(const exchange_ptr& ex) {
 }
 
 http_response http_ingress::refusal(const exchange& ex, int status, const std::string& message) {
-  http_response res = under_v2(ex.request.path)
+  http_response res = is_v2_path(ex.request.path)
                         ? http_response::json(status, v2::error_body(printable_utf8(message)))
                         : http_response::text(status, printable_utf8(message));
   res.close = true;

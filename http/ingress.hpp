@@ -115,4 +115,9 @@ private:
 /// A random 32-hex-digit request id.
 std::string new_request_id();
 
+/// The Open Inference Protocol's path space: "/v2" and everything under "/v2/".
+inline bool is_v2_path(const std::string& path) {
+  return path == "/v2" || path.rfind("/v2/", 0) == 0;
+}
+
 } // namespace serve

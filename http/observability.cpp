@@ -120,10 +120,6 @@ void write_access_log(const std::string& format, const request_log_info& log,
   std::fwrite(line.data(), 1, line.size(), stderr); // one call: lines do not interleave
 }
 
-bool is_get_or_head(const http_request& req) {
-  return req.method == "GET" || req.method == "HEAD";
-}
-
 /// The server's own endpoints, not counted as HTTP requests in Ray Serve's metrics.
 bool is_internal_route(const std::string& route) {
   return route == "/metrics" || route == "/-/routes" || route == "/-/healthz"
@@ -141,7 +137,7 @@ std::string metric_method(const std::string& method) {
 } // namespace
 
 bool http_ingress::handle_observability(const exchange_ptr& ex) {
-  if (ex->request.path != "/metrics" || !is_get_or_head(ex->request))
+  if (ex->request.path != "/metrics" || !ex->request.is_get_or_head())
     return false;
   ex->log.route = "/metrics";
   http_response res;

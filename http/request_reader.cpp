@@ -27,21 +27,14 @@ using boost::beast::string_view;
 namespace {
 
 using http_text::iequals;
-
-std::string lower(string_view s) {
-  return http_text::ascii_lower(std::string_view(s.data(), s.size()));
-}
-
-std::string_view trim(std::string_view s) {
-  return http_text::trim_ows(s);
-}
+using http_text::trim_ows;
 
 /// The comma-separated, trimmed, non-empty items of a list-valued field.
 std::vector<std::string_view> list_items(std::string_view value) {
   std::vector<std::string_view> items;
   while (!value.empty()) {
     auto comma = value.find(',');
-    auto item = trim(value.substr(0, comma));
+    auto item = trim_ows(value.substr(0, comma));
     if (!item.empty())
       items.push_back(item);
     if (comma == std::string_view::npos)
@@ -143,7 +136,7 @@ private:
                              + " header fields (http_options.max_header_count)");
     if (r.in_trailer_)
       return; // trailers are read and dropped
-    std::string lower_name = lower(name);
+    std::string lower_name = http_text::ascii_lower(name);
     if (lower_name == "host" && ++r.host_count_ > 1)
       return stop(ec, 400, "more than one Host header");
     if (lower_name == "transfer-encoding") {
@@ -305,7 +298,7 @@ void request_reader::check_header() {
                          + "' is not supported; send the body with chunked only");
   }
   if (!expect_.empty()) {
-    if (!iequals(trim(expect_), "100-continue"))
+    if (!iequals(trim_ows(expect_), "100-continue"))
       return fail(417, "Expect: only 100-continue is supported");
     expect_continue_ = request_.version >= 11;
   }

@@ -39,10 +39,6 @@ io_bridge& exchange::bridge() const {
   return *worker_.bridge;
 }
 
-boost::asio::io_context& exchange::io() const {
-  return worker_.io;
-}
-
 void exchange::reply(http_response response) {
   if (!worker_.io.get_executor().running_in_this_thread()) {
     net::post(worker_.io, [self = shared_from_this(), r = std::move(response)]() mutable {
@@ -82,10 +78,6 @@ void session::start() {
   read_some();
 }
 
-size_t session::slots_in_use() const {
-  return requests_pending_;
-}
-
 bool session::idle() const {
   return pending_.empty() && !writing_ && (!reader_ || !reader_->started()) && input_.size() == 0;
 }
@@ -93,7 +85,7 @@ bool session::idle() const {
 void session::read_some() {
   if (reading_ || closed_ || read_closed_ || stop_reading_ || lingering_)
     return;
-  if (!reader_ && slots_in_use() >= options().max_pipelined)
+  if (!reader_ && requests_pending_ >= options().max_pipelined)
     return; // paused at the pipelining limit; a finished write resumes
   reading_ = true;
   auto self = shared_from_this();
@@ -168,7 +160,7 @@ void session::on_end_of_input() {
 void session::process_input() {
   while (!closed_ && !stop_reading_) {
     if (!reader_) {
-      if (input_.size() == 0 || slots_in_use() >= options().max_pipelined)
+      if (input_.size() == 0 || requests_pending_ >= options().max_pipelined)
         return;
       reader_.emplace(options().limits);
       continue_sent_ = false;
@@ -252,7 +244,6 @@ void session::refuse(int status, const std::string& message) {
 void session::push(std::shared_ptr<exchange> ex) {
   if (!ex->interim_) {
     ++requests_pending_;
-    ++counted_in_flight_;
     worker_.server.in_flight_.fetch_add(1, std::memory_order_relaxed);
   }
   pending_.push_back(std::move(ex));
@@ -323,7 +314,6 @@ void session::on_write(const boost::system::error_code& ec, size_t) {
     close_after |= ex->close_after_;
     if (!ex->interim_) {
       --requests_pending_;
-      --counted_in_flight_;
       worker_.server.in_flight_.fetch_sub(1, std::memory_order_relaxed);
     }
     pending_.pop_front();
@@ -430,9 +420,9 @@ void session::close() {
   closed_ = true;
   boost::system::error_code ec;
   socket_.close(ec);
-  if (counted_in_flight_ != 0)
-    worker_.server.in_flight_.fetch_sub(counted_in_flight_, std::memory_order_relaxed);
-  counted_in_flight_ = 0;
+  if (requests_pending_ != 0) // they will never be written
+    worker_.server.in_flight_.fetch_sub(static_cast<int64_t>(requests_pending_),
+                                        std::memory_order_relaxed);
   requests_pending_ = 0;
   pending_.clear();
   worker_.connections.fetch_sub(1, std::memory_order_relaxed);

@@ -67,9 +67,7 @@ private:
   void finish_written(size_t count);
   void begin_linger();
   void linger_read();
-  void set_pending_count();
   bool idle() const;
-  size_t slots_in_use() const;
 
   io_worker& worker_;
   boost::asio::ip::tcp::socket socket_;
@@ -78,10 +76,9 @@ private:
   /// Steady ns when the first byte of the request in reader_ arrived; 0 = none started.
   int64_t request_started_ns_ = 0;
   std::deque<std::shared_ptr<exchange>> pending_;
-  /// pending_ entries that are requests (not interim responses).
+  /// pending_ entries that are requests (not interim responses); each counts once in the
+  /// server's in_flight() until it is written or the connection closes.
   size_t requests_pending_ = 0;
-  /// How many of pending_ count in the server's in_flight().
-  int64_t counted_in_flight_ = 0;
   uint64_t requests_read_ = 0;
   /// Buffers of the write in progress, and how many exchanges of pending_ it covers.
   std::vector<boost::asio::const_buffer> write_buffers_;

@@ -266,9 +266,9 @@ void http_ingress::fetch_models(
 
 bool http_ingress::handle_v2(const exchange_ptr& ex) {
   auto& req = ex->request;
-  if (req.path != "/v2" && req.path.rfind("/v2/", 0) != 0)
+  if (!is_v2_path(req.path))
     return false;
-  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool get = req.is_get_or_head();
   const bool post = req.method == "POST";
   auto seg = segments_of(req.path);
   auto want = [&](bool ok, const char* allow) {

@@ -14,10 +14,7 @@ namespace {
 constexpr size_t max_line_bytes = 64 * 1024; // a longer head or chunk line is not HTTP we accept
 
 using http_text::iequals;
-
-std::string_view trim(std::string_view s) {
-  return http_text::trim_ows(s);
-}
+using http_text::trim_ows;
 
 /// Whether `hay` contains the lower-case `needle`, ignoring case.
 bool icontains(std::string_view hay, std::string_view needle) {
@@ -188,7 +185,7 @@ http_response_parser::outcome http_response_parser::parse_head(const char* begin
     size_t colon = line.find(':');
     if (colon == std::string_view::npos)
       continue;
-    if (on_header(trim(line.substr(0, colon)), trim(line.substr(colon + 1)), framing) ==
+    if (on_header(trim_ows(line.substr(0, colon)), trim_ows(line.substr(colon + 1)), framing) ==
         outcome::bad)
       return outcome::bad;
   }

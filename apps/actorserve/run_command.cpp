@@ -1,14 +1,13 @@
 // `actorserve run CONFIG`: start the actor system, apply the config, serve HTTP until a signal.
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <future>
 #include <sstream>
 #include <thread>
 
 #include <caf/all.hpp>
-#include <chrono>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
