@@ -135,29 +135,36 @@ int64_t batch_deadline(const std::vector<call_request>& batch) {
   return latest;
 }
 
+caf::result<call_reply> handle_call(executor_pointer self, call_request&& req) {
+  auto rp = self->make_response_promise<call_reply>();
+  call_context_scope scope({self, req.deadline_ns});
+  const int64_t start = steady_now_ns();
+  self->state.stats.processing.inc();
+  auto fut = run_user_code<response>(
+    self, [&] { return self->state.opts.slot->instance->handle(to_request(std::move(req))); });
+  fut.subscribe([rp, self, start](response* r, const error_info* e) mutable {
+    self->state.stats.finish(start, 1, r && !r->error ? 0 : 1);
+    if (r && r->error)
+      rp.deliver(make_error(r->error->code, r->error->message));
+    else if (r)
+      rp.deliver(to_reply(std::move(*r)));
+    else
+      rp.deliver(make_error(e->code, e->message));
+  });
+  quit_if_fatal(self);
+  return rp;
+}
+
 executor_actor::behavior_type executor_impl(executor_pointer self, executor_options opts) {
   self->state.opts = std::move(opts);
   self->state.stats.init(self->state.opts);
   return {
     [=](init_atom) -> caf::result<std::string> { return construct_deployment(self); },
     [=](call_atom, call_request& req) -> caf::result<call_reply> {
-      auto rp = self->make_response_promise<call_reply>();
-      call_context_scope scope({self, req.deadline_ns});
-      const int64_t start = steady_now_ns();
-      self->state.stats.processing.inc();
-      auto fut = run_user_code<response>(
-        self, [&] { return self->state.opts.slot->instance->handle(to_request(std::move(req))); });
-      fut.subscribe([rp, self, start](response* r, const error_info* e) mutable {
-        self->state.stats.finish(start, 1, r && !r->error ? 0 : 1);
-        if (r && r->error)
-          rp.deliver(make_error(r->error->code, r->error->message));
-        else if (r)
-          rp.deliver(to_reply(std::move(*r)));
-        else
-          rp.deliver(make_error(e->code, e->message));
-      });
-      quit_if_fatal(self);
-      return rp;
+      return handle_call(self, std::move(req));
+    },
+    [=](call_atom, local_call& call) -> caf::result<call_reply> {
+      return handle_call(self, call.take());
     },
     [=](exec_atom, std::vector<call_request>& batch) -> caf::result<std::vector<call_reply>> {
       auto rp = self->make_response_promise<std::vector<call_reply>>();

@@ -17,16 +17,19 @@
 
 namespace serve {
 
-/// What a router sends calls to: a replica (batching) or, without batching, its executor
-/// directly (one hop less).
+/// What a router (or the ingress, on its direct path) sends calls to: a replica (batching) or,
+/// without batching, its executor directly (one hop less). Callers in the same process send a
+/// local_call, which a bounce hands back untouched; others send the call_request.
 using call_target_actor
-  = caf::typed_actor<caf::replies_to<call_atom, call_request>::with<call_reply>>;
+  = caf::typed_actor<caf::replies_to<call_atom, call_request>::with<call_reply>,
+                     caf::replies_to<call_atom, local_call>::with<call_reply>>;
 
 /// Runs user code on its own thread (a detached actor). Executor 0 of a replica constructs the
 /// deployment on init; the others share it.
 using executor_actor = caf::typed_actor<
   caf::replies_to<init_atom>::with<std::string>,
   caf::replies_to<call_atom, call_request>::with<call_reply>,
+  caf::replies_to<call_atom, local_call>::with<call_reply>,
   caf::replies_to<exec_atom, std::vector<call_request>>::with<std::vector<call_reply>>,
   caf::replies_to<reconfig_atom, std::string>::with<bool>>;
 
@@ -35,6 +38,7 @@ using executor_actor = caf::typed_actor<
 using replica_actor = caf::typed_actor<
   caf::replies_to<init_atom>::with<replica_ready>,
   caf::replies_to<call_atom, call_request>::with<call_reply>,
+  caf::replies_to<call_atom, local_call>::with<call_reply>,
   caf::reacts_to<reconfig_atom, std::string, batch_settings>,
   caf::reacts_to<flush_atom>,
   caf::reacts_to<abort_atom>>;
@@ -48,7 +52,8 @@ using router_actor = caf::typed_actor<
   caf::reacts_to<abort_atom>,
   caf::reacts_to<reap_atom, caf::actor_addr>,
   caf::reacts_to<lost_atom, caf::node_id, std::string>,
-  caf::reacts_to<flush_atom>>;
+  caf::reacts_to<flush_atom>,
+  caf::reacts_to<drain_atom>>;
 
 /// Owns the desired state (the config): applies configs, replaces failed replicas, reports
 /// status as Ray Serve's JSON, and stops everything on drain. `routes` answers the current

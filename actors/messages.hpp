@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,44 @@ typename Inspector::result_type inspect(Inspector& f, call_request& x) {
   return f(caf::meta::type_name("call_request"), x.id, x.method, x.path, x.query, x.body,
            x.headers, x.received_ns, x.deadline_ns, x.reroutes);
 }
+
+/// A call to a replica in this process, passed by reference: the caller keeps a share of it,
+/// so a call that comes back bounced (request_receiver_down: its replica stopped before taking
+/// it) can be routed again without the caller having copied the request. The replica take()s
+/// the request when it starts the call; a caller sees taken() and knows the call was started.
+/// The request is touched by one side at a time: the caller only after the reply or bounce.
+/// Serialized (another node), it carries the request itself.
+class local_call {
+public:
+  local_call() = default;
+  explicit local_call(call_request req)
+    : state_(std::make_shared<state>(state{std::move(req), false})) {}
+
+  bool valid() const { return state_ != nullptr; }
+  bool taken() const { return state_->taken; }
+  const call_request& peek() const { return state_->req; }
+  call_request& untaken() { return state_->req; }
+
+  /// The request, moved out; the call counts as started.
+  call_request take() {
+    state_->taken = true;
+    return std::move(state_->req);
+  }
+
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, local_call& x) {
+    if (!x.state_)
+      x.state_ = std::make_shared<state>();
+    return f(caf::meta::type_name("local_call"), x.state_->req);
+  }
+
+private:
+  struct state {
+    call_request req;
+    bool taken = false;
+  };
+  std::shared_ptr<state> state_;
+};
 
 /// A reply. Failures of a whole call travel as caf::error (see libserve/error.hpp); inside a
 /// batch, one request's failure is a reply with error_code != 0 and the message as body, turned
@@ -296,6 +335,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(serve, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(serve, (serve::join_request))
   CAF_ADD_TYPE_ID(serve, (serve::join_reply))
   CAF_ADD_TYPE_ID(serve, (serve::node_event))
+  CAF_ADD_TYPE_ID(serve, (serve::local_call))
 CAF_END_TYPE_ID_BLOCK(serve)
 
 namespace serve {

@@ -15,8 +15,10 @@ namespace {
 
 using reply_promise = caf::typed_response_promise<call_reply>;
 
+/// A call waiting for its batch. Its request is taken only when the batch starts, so a call the
+/// replica never started (it stopped first) goes back to a local caller intact.
 struct pending_call {
-  call_request req;
+  local_call call;
   reply_promise promise;
   /// When it joined the batch queue (steady clock ns).
   int64_t enqueued_ns = 0;
@@ -91,7 +93,8 @@ batch_options to_batch_options(const batch_settings& s) {
 }
 
 bool expired(const pending_call& p, int64_t now_ns) {
-  return p.req.deadline_ns != 0 && p.req.deadline_ns <= now_ns;
+  const auto& req = p.call.peek();
+  return req.deadline_ns != 0 && req.deadline_ns <= now_ns;
 }
 
 void grow_executors(replica_pointer self, size_t count) {
@@ -133,7 +136,7 @@ void dispatch_batch(replica_pointer self, size_t executor_index, clock_type::tim
   requests.reserve(batch.size());
   promises.reserve(batch.size());
   for (auto& p : batch) {
-    requests.emplace_back(std::move(p.req));
+    requests.emplace_back(p.call.take());
     promises.emplace_back(std::move(p.promise));
   }
   auto batch_no = st.next_batch++;
@@ -200,6 +203,22 @@ void drop_expired(replica_pointer self) {
                                  "request timed out while waiting for its batch"));
 }
 
+caf::result<call_reply> enqueue_call(replica_pointer self, local_call call) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<call_reply>();
+  if (int64_t deadline_ns = call.peek().deadline_ns; deadline_ns != 0) {
+    // Wake up when this call expires, to drop it while it waits for its batch.
+    auto left = std::chrono::nanoseconds(std::max<int64_t>(0, deadline_ns - steady_now_ns()));
+    self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(left)
+                               + std::chrono::microseconds(100),
+                       flush_atom::value);
+  }
+  st.queue->push(pending_call{std::move(call), rp, steady_now_ns()}, clock_type::now());
+  maybe_flush(self);
+  st.batch_stats->report_queue(st.queue->size());
+  return rp;
+}
+
 /// Fails everything this replica holds: started batches with `started`, queued calls with
 /// `not_started`.
 void fail_all(replica_pointer self, const caf::error& started, const caf::error& not_started) {
@@ -256,21 +275,14 @@ replica_actor::behavior_type replica_impl(replica_pointer self, replica_options 
       return rp;
     },
     [=](call_atom, call_request& req) -> caf::result<call_reply> {
-      auto& st = self->state;
-      if (!st.queue)
-        return self->delegate(st.executors.front(), call_atom::value, std::move(req));
-      auto rp = self->make_response_promise<call_reply>();
-      if (req.deadline_ns != 0) {
-        // Wake up when this call expires, to drop it while it waits for its batch.
-        auto left = std::chrono::nanoseconds(std::max<int64_t>(0, req.deadline_ns - steady_now_ns()));
-        self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(left)
-                                   + std::chrono::microseconds(100),
-                           flush_atom::value);
-      }
-      st.queue->push(pending_call{std::move(req), rp, steady_now_ns()}, clock_type::now());
-      maybe_flush(self);
-      st.batch_stats->report_queue(st.queue->size());
-      return rp;
+      if (!self->state.queue)
+        return self->delegate(self->state.executors.front(), call_atom::value, std::move(req));
+      return enqueue_call(self, local_call{std::move(req)});
+    },
+    [=](call_atom, local_call& call) -> caf::result<call_reply> {
+      if (!self->state.queue)
+        return self->delegate(self->state.executors.front(), call_atom::value, std::move(call));
+      return enqueue_call(self, std::move(call));
     },
     [=](reconfig_atom, std::string& user_config, batch_settings& batching) {
       auto& st = self->state;

@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "actors/call_context.hpp"
+#include "actors/direct_route.hpp"
 #include "libserve/metrics.hpp"
 #include "libserve/replica_chooser.hpp"
 
@@ -30,10 +31,10 @@ constexpr std::chrono::milliseconds bounce_grace{200};
 constexpr std::chrono::milliseconds sweep_period{250};
 constexpr std::chrono::minutes max_call_wait{10};
 
+/// A replica offered to calls; its in-flight count is shared with direct callers.
 struct replica_entry {
-  call_target_actor handle;
-  std::string id;
-  size_t in_flight = 0;
+  std::shared_ptr<replica_slot> slot;
+  const call_target_actor& handle() const { return slot->handle; }
 };
 
 struct queued_call {
@@ -41,11 +42,13 @@ struct queued_call {
   reply_promise promise;
 };
 
-/// A call sent to a replica. `req` is kept for a re-route if the replica stops before starting
-/// it; `answered` is set when the router answered the caller itself (timeout, dead replica) -
-/// the slot still counts against the replica until the replica answers or goes down.
+/// A call sent to a replica. `call` shares the request with the replica (local) or keeps it
+/// (remote), for a re-route if the replica stops before starting it; `answered` is set when the
+/// router answered the caller itself (timeout, dead replica) - the call still counts against
+/// its replica until the replica answers or goes down.
 struct call_slot {
-  call_request req;
+  local_call call;
+  std::shared_ptr<replica_slot> replica;
   reply_promise promise;
   int64_t sent_ns = 0;
   bool answered = false;
@@ -83,8 +86,11 @@ struct router_state {
   /// Replicas that went down (or whose node was lost): a replica set published before the
   /// controller heard of it must not bring them back. Pruned to the replicas of each new set.
   std::set<caf::actor_addr> dead;
-  /// Replicas removed from the set that still had calls: stopped when those finish.
-  std::map<caf::actor_addr, call_target_actor> retiring;
+  /// Replicas removed from the set that still had calls (the router's or direct callers'):
+  /// stopped when those finish.
+  std::map<caf::actor_addr, std::shared_ptr<replica_slot>> retiring;
+  /// What callers in this process share with the router to route around it.
+  std::shared_ptr<direct_route> direct;
   /// Every replica this router was given, stopped when the router ends.
   std::shared_ptr<std::vector<call_target_actor>> seen_replicas
     = std::make_shared<std::vector<call_target_actor>>();
@@ -97,10 +103,45 @@ struct router_state {
 
 using router_pointer = router_actor::stateful_pointer<router_state>;
 
-/// Brings the queue gauges up to date; called after every message.
+/// Brings the queue gauges and the direct callers' view of the queue up to date; called after
+/// every message.
 void report_queue(router_state& st) {
+  st.direct->set_queued(st.queue.size());
   if (static_cast<int64_t>(st.queue.size()) != st.gauges->reported)
     st.gauges->report(st.queue.size());
+}
+
+/// Offers the replicas to direct callers: all of them when every one is in this process and the
+/// router is not closing, none otherwise (calls to other nodes need the router's timeouts).
+void publish_direct(router_pointer self) {
+  auto& st = self->state;
+  std::vector<std::shared_ptr<replica_slot>> offered;
+  bool all_local = std::all_of(st.replicas.begin(), st.replicas.end(), [&](const replica_entry& r) {
+    return r.handle().node() == self->node();
+  });
+  if (all_local && !st.closing)
+    for (auto& r : st.replicas)
+      offered.push_back(r.slot);
+  st.direct->publish(std::move(offered), st.max_ongoing);
+  st.direct->watch_releases(st.closing);
+}
+
+/// Stops offering a replica, to the router's calls and to direct callers.
+void retire(replica_slot& slot) {
+  slot.retired.store(true);
+}
+
+/// Stops retired replicas that no call is on any more.
+void stop_idle_retired(router_pointer self) {
+  auto& st = self->state;
+  for (auto i = st.retiring.begin(); i != st.retiring.end();) {
+    if (i->second->in_flight.load() == 0) {
+      self->send_exit(i->second->handle, caf::exit_reason::user_shutdown);
+      i = st.retiring.erase(i);
+    } else {
+      ++i;
+    }
+  }
 }
 
 void init_metrics(router_state& st) {
@@ -120,12 +161,21 @@ void init_metrics(router_state& st) {
                                      {{"model", st.opts.model_name}, {"version", "1"}});
 }
 
-std::optional<size_t> choose_replica(router_pointer self) {
+/// Picks a replica and takes a slot on it; nullopt when every replica is at its cap (direct
+/// callers may take a slot between the choice and the taking: then choose again).
+std::optional<size_t> acquire_replica(router_pointer self) {
   auto& st = self->state;
-  st.loads.resize(st.replicas.size());
-  for (size_t i = 0; i < st.replicas.size(); ++i)
-    st.loads[i] = replica_load{st.replicas[i].in_flight, st.max_ongoing, true};
-  return st.chooser->choose(st.loads);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    st.loads.resize(st.replicas.size());
+    for (size_t i = 0; i < st.replicas.size(); ++i)
+      st.loads[i] = replica_load{st.replicas[i].slot->in_flight.load(), st.max_ongoing, true};
+    auto index = st.chooser->choose(st.loads);
+    if (!index)
+      return std::nullopt;
+    if (st.replicas[*index].slot->try_acquire(st.max_ongoing))
+      return index;
+  }
+  return std::nullopt;
 }
 
 bool past_deadline(const call_request& req) {
@@ -135,11 +185,18 @@ bool past_deadline(const call_request& req) {
 void route(router_pointer self, queued_call qc, bool first_in_line);
 void drain_queue(router_pointer self);
 
-/// A closing router quits once nothing is in flight.
+/// A closing router quits once nothing is in flight, its own calls and direct ones.
 void quit_if_closed(router_pointer self) {
   auto& st = self->state;
-  if (st.closing && st.in_flight.empty() && st.queue.empty())
-    self->quit(caf::exit_reason::user_shutdown);
+  if (!st.closing || !st.in_flight.empty() || !st.queue.empty())
+    return;
+  for (auto& r : st.replicas)
+    if (r.slot->in_flight.load() != 0)
+      return;
+  for (auto& [_, slot] : st.retiring)
+    if (slot->in_flight.load() != 0)
+      return;
+  self->quit(caf::exit_reason::user_shutdown);
 }
 
 caf::error unavailable_error(router_pointer self) {
@@ -162,17 +219,10 @@ std::optional<call_slot> finish_call(router_pointer self, const caf::actor_addr&
     return std::nullopt;
   std::optional<call_slot> slot{std::move(j->second)};
   i->second.erase(j);
-  if (i->second.empty()) {
+  if (i->second.empty())
     st.in_flight.erase(i);
-    auto retired = st.retiring.find(replica);
-    if (retired != st.retiring.end()) {
-      self->send_exit(retired->second, caf::exit_reason::user_shutdown);
-      st.retiring.erase(retired);
-    }
-  }
-  for (auto& r : st.replicas)
-    if (r.handle.address() == replica && r.in_flight > 0)
-      --r.in_flight;
+  slot->replica->in_flight.fetch_sub(1);
+  stop_idle_retired(self);
   quit_if_closed(self);
   return slot;
 }
@@ -194,8 +244,8 @@ void sweep(router_pointer self) {
   auto max_wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(max_call_wait).count();
   for (auto& [_, calls] : st.in_flight)
     for (auto& [__, slot] : calls) {
-      bool expired = slot.req.deadline_ns != 0 ? slot.req.deadline_ns <= now
-                                               : now - slot.sent_ns >= max_wait_ns;
+      int64_t deadline_ns = slot.call.peek().deadline_ns; // the field is never moved out
+      bool expired = deadline_ns != 0 ? deadline_ns <= now : now - slot.sent_ns >= max_wait_ns;
       if (expired && !slot.answered) {
         slot.answered = true;
         slot.promise.deliver(make_error(errc::request_timeout, "request timed out on its replica"));
@@ -212,18 +262,24 @@ void sweep(router_pointer self) {
   arm_sweep(self);
 }
 
+/// Sends a call to replica `index`, on which acquire_replica took a slot for it.
 void dispatch(router_pointer self, size_t index, queued_call qc) {
   auto& st = self->state;
   auto& entry = st.replicas[index];
-  ++entry.in_flight;
-  auto replica = entry.handle.address();
+  auto handle = entry.handle();
+  auto replica = handle.address();
   auto call_no = st.next_call++;
-  auto timeout = call_timeout(qc.req.deadline_ns, entry.handle.node() != self->node());
-  auto msg = qc.req; // the slot keeps the original for a re-route
-  st.in_flight[replica].emplace(call_no,
-                                call_slot{std::move(qc.req), std::move(qc.promise), steady_now_ns()});
+  bool remote = handle.node() != self->node();
+  auto timeout = call_timeout(qc.req.deadline_ns, remote);
+  local_call call{std::move(qc.req)};
+  st.in_flight[replica].emplace(call_no, call_slot{call, entry.slot, std::move(qc.promise),
+                                                   steady_now_ns()});
   arm_sweep(self);
-  self->request(entry.handle, timeout, call_atom::value, std::move(msg))
+  // A replica here takes the request from the shared call, which stays ours until then; one on
+  // another node gets its own copy (it is serialized anyway).
+  auto sent = remote ? self->request(handle, timeout, call_atom::value, call.peek())
+                     : self->request(handle, timeout, call_atom::value, std::move(call));
+  std::move(sent)
     .then(
       [self, replica, call_no](call_reply& reply) {
         auto slot = finish_call(self, replica, call_no);
@@ -235,14 +291,18 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
         auto slot = finish_call(self, replica, call_no);
         if (!slot || slot->answered)
           return;
-        if (err == caf::sec::request_receiver_down && slot->req.reroutes < max_reroutes) {
+        if (err == caf::sec::request_receiver_down && !slot->call.taken()
+            && slot->call.peek().reroutes < max_reroutes) {
           // The bounce proves the replica is gone: stop offering it before its down_msg comes.
           auto& reps = self->state.replicas;
+          retire(*slot->replica);
           reps.erase(std::remove_if(reps.begin(), reps.end(),
-                                    [&](const replica_entry& r) { return r.handle.address() == replica; }),
+                                    [&](const replica_entry& r) { return r.slot == slot->replica; }),
                      reps.end());
-          ++slot->req.reroutes;
-          route(self, queued_call{std::move(slot->req), std::move(slot->promise)}, true);
+          publish_direct(self);
+          auto req = slot->call.take();
+          ++req.reroutes;
+          route(self, queued_call{std::move(req), std::move(slot->promise)}, true);
         } else {
           slot->promise.deliver(std::move(err));
         }
@@ -261,7 +321,7 @@ void route(router_pointer self, queued_call qc, bool first_in_line) {
     return;
   }
   if (st.queue.empty() || first_in_line)
-    if (auto index = choose_replica(self)) {
+    if (auto index = acquire_replica(self)) {
       dispatch(self, *index, std::move(qc));
       return;
     }
@@ -279,6 +339,10 @@ void route(router_pointer self, queued_call qc, bool first_in_line) {
   else
     st.queue.push_back(std::move(qc));
   arm_sweep(self);
+  // Direct callers must see the queue before we look again for a slot one of them freed
+  // meanwhile (see direct_route.hpp): otherwise the call could wait beside a free replica.
+  st.direct->set_queued(st.queue.size());
+  drain_queue(self);
 }
 
 void drain_queue(router_pointer self) {
@@ -290,7 +354,7 @@ void drain_queue(router_pointer self) {
       st.queue.pop_front();
       continue;
     }
-    auto index = choose_replica(self);
+    auto index = acquire_replica(self);
     if (!index)
       break;
     auto qc = std::move(st.queue.front());
@@ -310,26 +374,24 @@ void update_replicas(router_pointer self, replica_set& set) {
       still_dead.insert(handle.address());
       continue;
     }
-    replica_entry entry{handle, i < set.replica_ids.size() ? set.replica_ids[i] : "", 0};
     auto known = std::find_if(st.replicas.begin(), st.replicas.end(),
-                              [&](const replica_entry& r) { return r.handle == handle; });
-    if (known != st.replicas.end())
-      entry.in_flight = known->in_flight;
-    else {
-      self->monitor(handle);
-      st.seen_replicas->push_back(handle);
+                              [&](const replica_entry& r) { return r.handle() == handle; });
+    if (known != st.replicas.end()) {
+      next.push_back(*known);
+      continue;
     }
-    next.push_back(std::move(entry));
+    self->monitor(handle);
+    st.seen_replicas->push_back(handle);
+    next.push_back(replica_entry{std::make_shared<replica_slot>(
+      handle, i < set.replica_ids.size() ? set.replica_ids[i] : "")});
   }
   for (auto& old : st.replicas) {
     auto kept = std::find_if(next.begin(), next.end(),
-                             [&](const replica_entry& r) { return r.handle == old.handle; });
+                             [&](const replica_entry& r) { return r.slot == old.slot; });
     if (kept != next.end())
       continue;
-    if (st.in_flight.count(old.handle.address()) > 0)
-      st.retiring.emplace(old.handle.address(), old.handle);
-    else
-      self->send_exit(old.handle, caf::exit_reason::user_shutdown);
+    retire(*old.slot); // then read its count: see direct_route.hpp
+    st.retiring.emplace(old.handle().address(), old.slot);
   }
   st.replicas = std::move(next);
   st.dead = std::move(still_dead);
@@ -337,6 +399,8 @@ void update_replicas(router_pointer self, replica_set& set) {
   st.max_queued = set.max_queued;
   st.unavailable_reason = std::move(set.unavailable_reason);
   st.closing = set.closing;
+  publish_direct(self);
+  stop_idle_retired(self);
   if (st.replicas.empty() && (st.closing || !st.unavailable_reason.empty())) {
     for (auto& qc : st.queue)
       qc.promise.deliver(unavailable_error(self));
@@ -352,10 +416,14 @@ void on_replica_down(router_pointer self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto id = dm.source;
   st.dead.insert(dm.source);
+  for (auto& r : st.replicas)
+    if (r.handle().address() == id)
+      retire(*r.slot);
   st.replicas.erase(std::remove_if(st.replicas.begin(), st.replicas.end(),
-                                   [&](const replica_entry& r) { return r.handle.address() == id; }),
+                                   [&](const replica_entry& r) { return r.handle().address() == id; }),
                     st.replicas.end());
   st.retiring.erase(id);
+  publish_direct(self);
   auto& seen = *st.seen_replicas;
   seen.erase(std::remove_if(seen.begin(), seen.end(),
                             [&](const call_target_actor& r) { return r.address() == id; }),
@@ -382,16 +450,18 @@ void fail_node(router_pointer self, const caf::node_id& nid, const std::string& 
   auto& st = self->state;
   std::vector<caf::actor_addr> ids;
   for (auto& r : st.replicas)
-    if (r.handle.node() == nid) {
-      ids.push_back(r.handle.address());
-      st.dead.insert(r.handle.address());
+    if (r.handle().node() == nid) {
+      ids.push_back(r.handle().address());
+      st.dead.insert(r.handle().address());
+      retire(*r.slot);
     }
   for (auto& [addr, r] : st.retiring)
-    if (r.node() == nid)
+    if (r->handle.node() == nid)
       ids.push_back(addr);
   st.replicas.erase(std::remove_if(st.replicas.begin(), st.replicas.end(),
-                                   [&](const replica_entry& r) { return r.handle.node() == nid; }),
+                                   [&](const replica_entry& r) { return r.handle().node() == nid; }),
                     st.replicas.end());
+  publish_direct(self);
   auto lost = make_error(errc::unavailable, reason + " while it handled the request; retry");
   for (auto& id : ids) {
     st.retiring.erase(id);
@@ -408,9 +478,11 @@ void reap_replica(router_pointer self, const caf::actor_addr& id, const caf::err
     return;
   auto calls = std::move(i->second);
   st.in_flight.erase(i);
-  for (auto& [_, slot] : calls)
+  for (auto& [_, slot] : calls) {
+    slot.replica->in_flight.fetch_sub(1);
     if (!slot.answered)
       slot.promise.deliver(reason);
+  }
   quit_if_closed(self);
 }
 
@@ -420,6 +492,9 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
   self->attach_functor([g = self->state.gauges](const caf::error&) { g->report(0); });
   self->state.chooser.emplace(self->state.opts.seed != 0 ? self->state.opts.seed
                                                          : std::random_device{}());
+  self->state.direct = std::make_shared<direct_route>(self->address());
+  direct_routes::global().add(self->id(), self->state.direct);
+  self->attach_functor([id = self->id()](const caf::error&) { direct_routes::global().remove(id); });
   self->set_down_handler([=](caf::down_msg& dm) {
     on_replica_down(self, dm);
     report_queue(self->state);
@@ -446,6 +521,12 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       sweep(self);
       report_queue(self->state);
     },
+    [=](drain_atom) {
+      // A direct caller freed a slot while calls wait, on a retiring replica, or while closing.
+      drain_queue(self);
+      stop_idle_retired(self);
+      quit_if_closed(self);
+    },
     [=](reap_atom, caf::actor_addr& replica) {
       reap_replica(self, replica,
                    make_error(errc::internal, "the replica of " + self->state.opts.deployment_label
@@ -460,11 +541,11 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       auto& st = self->state;
       router_status out;
       out.queued = st.queue.size();
-      out.total_requests = st.total;
+      out.total_requests = st.total + st.direct->direct_calls();
       out.rejected = st.rejected;
       for (auto& r : st.replicas) {
-        out.replica_ids.push_back(r.id);
-        out.in_flight.push_back(r.in_flight);
+        out.replica_ids.push_back(r.slot->id);
+        out.in_flight.push_back(r.slot->in_flight.load());
       }
       return out;
     },
@@ -475,12 +556,12 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
         qc.promise.deliver(shutting_down);
       st.queue.clear();
       for (auto& [_, calls] : st.in_flight)
-        for (auto& [__, slot] : calls)
+        for (auto& [__, slot] : calls) {
+          slot.replica->in_flight.fetch_sub(1);
           if (!slot.answered)
             slot.promise.deliver(shutting_down);
+        }
       st.in_flight.clear();
-      for (auto& r : st.replicas)
-        r.in_flight = 0;
       report_queue(st);
       quit_if_closed(self);
     },

@@ -58,7 +58,8 @@ http_ingress::http_ingress(caf::actor_system& sys, controller_actor controller, 
     controller_(std::move(controller)),
     opts_(std::move(opts)),
     routes_(std::make_shared<route_table>()),
-    models_(std::make_shared<std::vector<model_entry>>()) {}
+    models_(std::make_shared<std::vector<model_entry>>()),
+    direct_(std::make_shared<direct_table>()) {}
 
 http_ingress::~http_ingress() {
   stop();
@@ -95,9 +96,28 @@ void http_ingress::stop() {
 void http_ingress::set_tables(const apply_result& tables) {
   auto table = std::make_shared<const route_table>(tables.routes);
   auto models = std::make_shared<const std::vector<model_entry>>(tables.models);
+  auto direct = std::make_shared<direct_table>();
+  auto add_direct = [&](const caf::actor& router) {
+    if (router && router.node() == sys_.node())
+      if (auto route = direct_routes::global().find(router.id()))
+        direct->emplace_back(router.id(), std::move(route));
+  };
+  for (auto& r : tables.routes)
+    add_direct(r.router);
+  for (auto& m : tables.models)
+    add_direct(m.router);
   std::lock_guard<std::mutex> guard(routes_mtx_);
   routes_ = std::move(table);
   models_ = std::move(models);
+  direct_ = std::move(direct);
+}
+
+std::shared_ptr<direct_route> http_ingress::direct_route_of(const caf::actor& router) const {
+  std::lock_guard<std::mutex> guard(routes_mtx_);
+  for (auto& [id, route] : *direct_)
+    if (id == router.id())
+      return route;
+  return nullptr;
 }
 
 std::shared_ptr<const std::vector<model_entry>> http_ingress::models() const {
@@ -197,29 +217,85 @@ void http_ingress::call_router(const exchange_ptr& ex, const caf::actor& router,
     call.deadline_ns = steady_now_ns() + budget.count();
     timeout = caf::duration{std::chrono::duration_cast<std::chrono::microseconds>(budget)};
   }
+  if (auto route = direct_route_of(router))
+    if (auto slot = route->acquire()) {
+      call_direct(ex, router, std::move(route), std::move(slot), std::move(call), on_error,
+                  timeout);
+      return;
+    }
+  call_via_router(ex, router, std::move(call), on_error, timeout);
+}
+
+void http_ingress::call_via_router(const exchange_ptr& ex, const caf::actor& router,
+                                   call_request call, const error_writer& on_error,
+                                   caf::duration timeout) {
   ex->bridge()
     .request(router, timeout, call_atom::value, std::move(call))
+    .then([this, ex](call_reply& reply) { reply_with(ex, reply); },
+          [this, ex, on_error](caf::error& err) { reply_with(ex, err, on_error); });
+}
+
+void http_ingress::call_direct(const exchange_ptr& ex, const caf::actor& router,
+                               std::shared_ptr<direct_route> route,
+                               std::shared_ptr<replica_slot> slot, call_request call,
+                               const error_writer& on_error, caf::duration timeout) {
+  auto& bridge = ex->bridge();
+  local_call shared{std::move(call)};
+  auto target = slot->handle.address();
+  // A replica that dies holding the call answers nothing: the bridge watches it. The slot is
+  // given back exactly once, by whichever of reply, error or loss comes first.
+  auto key = bridge.watch(target, [this, ex, route, slot, on_error] {
+    route->release(*slot);
+    reply_with(ex,
+               make_error(errc::internal, "the replica " + slot->id
+                                            + " stopped while handling the request"),
+               on_error);
+  });
+  bridge.request(slot->handle, timeout, call_atom::value, shared)
     .then(
-      [ex](call_reply& reply) {
-        http_response res;
-        res.status = 200;
-        res.content_type = reply.content_type.empty() ? "application/json"
-                                                      : std::move(reply.content_type);
-        res.body = std::move(reply.body);
-        for (auto& [name, value] : reply.headers)
-          res.headers.push_back({name, value});
-        stamp_request_id(*ex, res);
-        ex->reply(std::move(res));
+      [this, ex, route, slot, target, key, &bridge](call_reply& reply) {
+        if (!bridge.unwatch(target, key))
+          return;
+        route->release(*slot);
+        reply_with(ex, reply);
       },
-      [this, ex, on_error](caf::error& err) {
-        auto info = to_error_info(err);
-        if (info.code == errc::request_timeout)
-          info.message = "Request " + ex->log.request_id + " timed out after "
-                         + std::to_string(opts_.request_timeout_s.value_or(0)) + "s.";
-        auto res = on_error(info);
-        stamp_request_id(*ex, res);
-        ex->reply(std::move(res));
+      [this, ex, router, route, slot, target, key, shared, on_error, timeout,
+       &bridge](caf::error& err) mutable {
+        if (!bridge.unwatch(target, key))
+          return;
+        route->release(*slot);
+        if (err == caf::sec::request_receiver_down && !shared.taken()) {
+          // The replica stopped before starting it: the router sends it elsewhere.
+          auto req = shared.take();
+          ++req.reroutes;
+          call_via_router(ex, router, std::move(req), on_error, timeout);
+          return;
+        }
+        reply_with(ex, err, on_error);
       });
+}
+
+void http_ingress::reply_with(const exchange_ptr& ex, call_reply& reply) {
+  http_response res;
+  res.status = 200;
+  res.content_type = reply.content_type.empty() ? "application/json"
+                                                : std::move(reply.content_type);
+  res.body = std::move(reply.body);
+  for (auto& [name, value] : reply.headers)
+    res.headers.push_back({name, value});
+  stamp_request_id(*ex, res);
+  ex->reply(std::move(res));
+}
+
+void http_ingress::reply_with(const exchange_ptr& ex, const caf::error& err,
+                              const error_writer& on_error) {
+  auto info = to_error_info(err);
+  if (info.code == errc::request_timeout)
+    info.message = "Request " + ex->log.request_id + " timed out after "
+                   + std::to_string(opts_.request_timeout_s.value_or(0)) + "s.";
+  auto res = on_error(info);
+  stamp_request_id(*ex, res);
+  ex->reply(std::move(res));
 }
 
 void http_ingress::handle_status(const exchange_ptr& ex) {

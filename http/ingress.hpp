@@ -27,6 +27,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/direct_route.hpp"
 #include "actors/interfaces.hpp"
 #include "http/http_server.hpp"
 #include "http/route_table.hpp"
@@ -76,10 +77,23 @@ private:
   void handle_apply(const exchange_ptr& ex);
   bool handle_observability(const exchange_ptr& ex);
 
-  /// Sends `call` to `router` through the io thread's bridge; the reply (status 200, its
-  /// headers, body and content type) or the error answers `ex`. Applies request_timeout_s.
+  /// Sends `call` to `router`'s deployment through the io thread's bridge; the reply (status
+  /// 200, its headers, body and content type) or the error answers `ex`. Applies
+  /// request_timeout_s. When a replica has a free slot and no call waits, the call goes
+  /// straight to it (direct_route.hpp), else to the router.
   void call_router(const exchange_ptr& ex, const caf::actor& router, call_request call,
                    error_writer on_error);
+  /// The router's path: it queues, sheds and re-routes.
+  void call_via_router(const exchange_ptr& ex, const caf::actor& router, call_request call,
+                       const error_writer& on_error, caf::duration timeout);
+  /// The direct path, on a slot taken on a replica.
+  void call_direct(const exchange_ptr& ex, const caf::actor& router,
+                   std::shared_ptr<direct_route> route, std::shared_ptr<replica_slot> slot,
+                   call_request call, const error_writer& on_error, caf::duration timeout);
+  void reply_with(const exchange_ptr& ex, call_reply& reply);
+  void reply_with(const exchange_ptr& ex, const caf::error& err, const error_writer& on_error);
+  /// The direct route of `router`, or nullptr (another process's router, or not known yet).
+  std::shared_ptr<direct_route> direct_route_of(const caf::actor& router) const;
 
   // v2 (http/v2_routes.cpp).
   bool handle_v2(const exchange_ptr& ex);
@@ -110,6 +124,8 @@ private:
   mutable std::mutex routes_mtx_;
   std::shared_ptr<const route_table> routes_;               // protected by routes_mtx_
   std::shared_ptr<const std::vector<model_entry>> models_;  // protected by routes_mtx_
+  using direct_table = std::vector<std::pair<caf::actor_id, std::shared_ptr<direct_route>>>;
+  std::shared_ptr<const direct_table> direct_;               // protected by routes_mtx_
 };
 
 /// A random 32-hex-digit request id.

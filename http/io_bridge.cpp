@@ -30,6 +30,7 @@ void io_bridge::launch(caf::execution_unit*, bool, bool hide) {
 
 void io_bridge::start() {
   set_default_handler(caf::drop);
+  set_down_handler([this](caf::down_msg& dm) { on_down(dm); });
   // Nothing is sent to a bridge but replies and timeouts; the behavior keeps it alive.
   become(caf::behavior{[](caf::ok_atom) {}});
   activate(&unit_);
@@ -41,6 +42,32 @@ void io_bridge::stop() {
   stopped_ = true;
   quit(caf::exit_reason::user_shutdown);
   cleanup(caf::exit_reason::user_shutdown, &unit_);
+}
+
+uint64_t io_bridge::watch(const caf::actor_addr& target, std::function<void()> on_lost) {
+  auto [calls, added] = watched_.try_emplace(target);
+  if (added)
+    monitor(target);
+  auto key = next_watch_++;
+  calls->second.emplace(key, std::move(on_lost));
+  return key;
+}
+
+bool io_bridge::unwatch(const caf::actor_addr& target, uint64_t key) {
+  auto calls = watched_.find(target);
+  return calls != watched_.end() && calls->second.erase(key) > 0;
+}
+
+void io_bridge::on_down(const caf::down_msg& dm) {
+  auto calls = watched_.find(dm.source);
+  if (calls == watched_.end())
+    return;
+  // A local actor bounces the calls it never started before its down_msg goes out, so what is
+  // left here was started and will never be answered.
+  auto lost = std::move(calls->second);
+  watched_.erase(calls);
+  for (auto& [_, on_lost] : lost)
+    on_lost();
 }
 
 io_bridge* make_io_bridge(caf::actor_system& sys, boost::asio::io_context& io,

@@ -12,6 +12,10 @@
 // Accessed only from its io thread, except enqueue (any thread).
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <map>
+
 #include <boost/asio/io_context.hpp>
 
 #include <caf/actor.hpp>
@@ -59,10 +63,24 @@ public:
   /// On the io thread: the actor terminates; pending continuations are dropped.
   void stop();
 
+  /// On the io thread: a call sent to `target` that must not wait forever if `target` dies
+  /// holding it (a dead actor answers nothing). `on_lost` runs on the io thread when the
+  /// target goes down before unwatch(); returns the key for unwatch. Targets are monitored
+  /// once, until they go down.
+  uint64_t watch(const caf::actor_addr& target, std::function<void()> on_lost);
+
+  /// On the io thread: the call's answer came; false when on_lost ran already (or will not).
+  bool unwatch(const caf::actor_addr& target, uint64_t key);
+
 private:
+  void on_down(const caf::down_msg& dm);
+
   boost::asio::io_context* io_;
   caf::scoped_execution_unit unit_;
   bool stopped_ = false;
+  uint64_t next_watch_ = 0;
+  /// Watched calls by target; a target stays (monitored) until its down_msg.
+  std::map<caf::actor_addr, std::map<uint64_t, std::function<void()>>> watched_;
 };
 
 /// Spawns a bridge for `io` (hidden). The returned pointer lives as long as the handle.

@@ -30,6 +30,9 @@ enum class reply_format { outputs, predictions, result, v2 };
 /// One request, parsed: its inputs in the model's input order, each with a batch dimension.
 struct parsed_request {
   std::vector<tensor> inputs;
+  /// Per input, when not empty: its bytes where they lie in the request body (v2 binary
+  /// tensors); the input's tensor then holds type and shape only. Copied once, into the batch.
+  std::vector<std::string_view> raw;
   int64_t rows = 0;
   /// The batch dimension was added (one row given without it): replies drop it again.
   bool single_row = false;
@@ -278,7 +281,7 @@ void onnx_deployment::parse_v2(const request& req, parsed_request& p) const {
     header_length = static_cast<size_t>(n);
   }
   auto parsed = std::make_shared<v2::infer_request>(
-    v2::parse_infer_request(req.body, header_length, v2_inputs_));
+    v2::parse_infer_request(req.body, header_length, v2_inputs_, /*borrow_binary=*/true));
   const auto& decl = model_->info().inputs;
   for (auto& in : parsed->inputs)
     if (std::none_of(decl.begin(), decl.end(), [&](auto& d) { return d.name == in.name; })) {
@@ -300,6 +303,7 @@ void onnx_deployment::parse_v2(const request& req, parsed_request& p) const {
                   + dtype_v2_name(in->value.type) + "', but model '" + p.v2_model
                   + "' expects '" + dtype_v2_name(d.type) + "'");
     p.inputs.push_back(std::move(in->value));
+    p.raw.push_back(in->bytes);
   }
   const auto& outs = model_->info().outputs;
   for (size_t k = 0; k < parsed->outputs.size(); ++k) {
@@ -515,6 +519,51 @@ std::vector<response> onnx_deployment::run_requests(const std::vector<request>& 
   return out;
 }
 
+/// Input `k` of a group of requests: their rows in one tensor, each request's bytes copied once,
+/// straight from its body when it sent them in binary.
+tensor batch_input(const std::vector<size_t>& members, std::vector<parsed_request>& parsed,
+                   size_t k) {
+  auto raw_of = [&](size_t i) {
+    const auto& p = parsed[i];
+    return k < p.raw.size() ? p.raw[k] : std::string_view{};
+  };
+  auto& first = parsed[members.front()].inputs[k];
+  if (members.size() == 1) {
+    tensor t = std::move(first);
+    auto raw = raw_of(members.front());
+    if (!raw.empty())
+      t.data.assign(raw.begin(), raw.end());
+    return t;
+  }
+  if (first.type == dtype::string) {
+    std::vector<const tensor*> parts;
+    for (auto i : members)
+      parts.push_back(&parsed[i].inputs[k]);
+    return concat_rows(parts);
+  }
+  tensor out;
+  out.type = first.type;
+  out.shape = first.shape;
+  out.shape[0] = 0;
+  size_t bytes = 0;
+  for (auto i : members) {
+    const auto& t = parsed[i].inputs[k];
+    auto raw = raw_of(i);
+    out.shape[0] += t.shape[0];
+    bytes += raw.empty() ? t.data.size() : raw.size();
+  }
+  out.data.reserve(bytes);
+  for (auto i : members) {
+    auto raw = raw_of(i);
+    const auto& data = parsed[i].inputs[k].data;
+    if (raw.empty())
+      out.data.insert(out.data.end(), data.begin(), data.end());
+    else
+      out.data.insert(out.data.end(), raw.begin(), raw.end());
+  }
+  return out;
+}
+
 void onnx_deployment::run_group(const std::vector<size_t>& members,
                                 std::vector<parsed_request>& parsed,
                                 std::vector<response>& out) const {
@@ -524,16 +573,8 @@ void onnx_deployment::run_group(const std::vector<size_t>& members,
   int64_t total_rows = 0;
   for (auto i : members)
     total_rows += parsed[i].rows;
-  for (size_t k = 0; k < decl.size(); ++k) {
-    if (members.size() == 1) {
-      feed[decl[k].name] = std::move(parsed[members[0]].inputs[k]);
-      continue;
-    }
-    std::vector<const tensor*> parts;
-    for (auto i : members)
-      parts.push_back(&parsed[i].inputs[k]);
-    feed[decl[k].name] = concat_rows(parts);
-  }
+  for (size_t k = 0; k < decl.size(); ++k)
+    feed[decl[k].name] = batch_input(members, parsed, k);
   try {
     const int64_t t_infer = now_ns();
     auto outputs = device_->run(feed);

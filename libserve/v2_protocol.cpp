@@ -321,7 +321,7 @@ private:
   bool header_given_;
 };
 
-input parse_input(const json& in, size_t i, binary_tail& tail) {
+input parse_input(const json& in, size_t i, binary_tail& tail, bool borrow_binary) {
   std::string where = "inputs[" + std::to_string(i) + "]";
   if (!in.IsObject())
     fail(where + ": expected an object");
@@ -360,6 +360,12 @@ input parse_input(const json& in, size_t i, binary_tail& tail) {
            std::to_string(needed) + " bytes");
   }
   auto bytes = tail.take(size, result.name);
+  if (borrow_binary && *type != dtype::string) {
+    result.value.type = *type;
+    result.value.shape = std::move(shape);
+    result.bytes = bytes;
+    return result;
+  }
   result.value = *type == dtype::string
                      ? strings_from_bytes(bytes, std::move(shape),
                                           "binary data of input " + quoted(result.name))
@@ -443,7 +449,8 @@ std::optional<dtype> dtype_from_v2(std::string_view name) {
 }
 
 infer_request parse_infer_request(std::string_view body, std::optional<size_t> header_length,
-                                  const std::vector<tensor_signature>& model_inputs) {
+                                  const std::vector<tensor_signature>& model_inputs,
+                                  bool borrow_binary) {
   if (header_length && *header_length > body.size())
     fail("Inference-Header-Content-Length " + std::to_string(*header_length) +
          " is larger than the body (" + std::to_string(body.size()) + " bytes)");
@@ -478,7 +485,7 @@ infer_request parse_infer_request(std::string_view body, std::optional<size_t> h
   binary_tail tail(body.substr(json_length), header_length.has_value());
   req.inputs.reserve(inputs->Size());
   for (rapidjson::SizeType i = 0; i < inputs->Size(); ++i)
-    req.inputs.push_back(parse_input((*inputs)[i], i, tail));
+    req.inputs.push_back(parse_input((*inputs)[i], i, tail, borrow_binary));
   if (tail.left() > 0)
     fail(std::to_string(tail.left()) + " bytes of binary data follow the last binary input");
 

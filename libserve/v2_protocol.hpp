@@ -39,6 +39,11 @@ std::optional<dtype> dtype_from_v2(std::string_view name);
 struct input {
   std::string name;
   tensor value;
+  /// With borrowed binary data (parse_infer_request's `borrow_binary`): the bytes of a numeric
+  /// binary input where they lie in the body, and `value` holds its type and shape only. The
+  /// caller copies them once, where they are needed (a batch's input buffer); the body must
+  /// outlive the view. Empty otherwise.
+  std::string_view bytes;
 };
 
 /// An entry of the request's "outputs". `binary` is its parameters.binary_data (false when
@@ -88,10 +93,13 @@ struct tensor_signature {
 /// divide exactly. BYTES needs every other dim fixed with product 1: the body is one element.
 /// Outputs: all of the model's, in binary.
 ///
+/// With `borrow_binary`, numeric binary inputs are not copied out of `body`: see input::bytes.
+///
 /// Throws serve_exception(errc::invalid_argument) naming the field and what was expected, e.g.
 /// "inputs[1] ('x'): data has 5 elements but shape [2, 3] needs 6".
 infer_request parse_infer_request(std::string_view body, std::optional<size_t> header_length,
-                                  const std::vector<tensor_signature>& model_inputs);
+                                  const std::vector<tensor_signature>& model_inputs,
+                                  bool borrow_binary = false);
 
 /// A request in the binary tensor form: a JSON header naming every input with
 /// parameters.binary_data_size, then the inputs' bytes in order (BYTES: a 4-byte little-endian

@@ -17,6 +17,7 @@
 #include "test/actors/actor_fixture.hpp"
 
 #include "actors/call_context.hpp"
+#include "actors/direct_route.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/messages.hpp"
 #include "actors/router.hpp"
@@ -63,6 +64,11 @@ replica_actor::behavior_type echo_replica(replica_actor::pointer self, std::stri
       log->add(req.body);
       return call_reply{name + ":" + req.body, "text/plain", 0, {}};
     },
+    [=](call_atom, serve::local_call& call) -> call_reply {
+      auto req = call.take();
+      log->add(req.body);
+      return call_reply{name + ":" + req.body, "text/plain", 0, {}};
+    },
     [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
     [](serve::flush_atom) {},
     [](serve::abort_atom) {},
@@ -78,6 +84,19 @@ struct holding_state {
   static inline const char* name = "holding_replica";
 };
 
+caf::result<call_reply> hold(replica_actor::stateful_pointer<holding_state> self,
+                             call_request req) {
+  auto& st = self->state;
+  st.log->add(req.body);
+  if (st.credits > 0) {
+    --st.credits;
+    return call_reply{st.label + ":" + req.body, "text/plain", 0, {}};
+  }
+  auto rp = self->make_response_promise<call_reply>();
+  st.held.emplace_back(req.body, rp);
+  return rp;
+}
+
 /// Holds every call; each flush_atom answers the oldest one ("<name>:<body>"); abort_atom
 /// quits with the held calls unanswered.
 replica_actor::behavior_type holding_replica(replica_actor::stateful_pointer<holding_state> self,
@@ -86,17 +105,8 @@ replica_actor::behavior_type holding_replica(replica_actor::stateful_pointer<hol
   self->state.log = std::move(log);
   return {
     [=](serve::init_atom) { return init_reply(self); },
-    [=](call_atom, call_request& req) -> caf::result<call_reply> {
-      auto& st = self->state;
-      st.log->add(req.body);
-      if (st.credits > 0) {
-        --st.credits;
-        return call_reply{st.label + ":" + req.body, "text/plain", 0, {}};
-      }
-      auto rp = self->make_response_promise<call_reply>();
-      st.held.emplace_back(req.body, rp);
-      return rp;
-    },
+    [=](call_atom, call_request& req) { return hold(self, std::move(req)); },
+    [=](call_atom, serve::local_call& call) { return hold(self, call.take()); },
     [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
     [=](serve::flush_atom) {
       auto& st = self->state;
@@ -120,6 +130,10 @@ replica_actor::behavior_type bouncing_replica(replica_actor::pointer self,
     [=](serve::init_atom) { return init_reply(self); },
     [=](call_atom, call_request& req) -> caf::result<call_reply> {
       log->add(req.body);
+      return caf::skip;
+    },
+    [=](call_atom, serve::local_call& call) -> caf::result<call_reply> {
+      log->add(call.peek().body); // not taken: the router may send it elsewhere
       return caf::skip;
     },
     [](serve::reconfig_atom, std::string&, serve::batch_settings&) {},
@@ -547,4 +561,131 @@ TEST_CASE_FIXTURE(actor_fixture, "when a replica's node is lost, the calls it wa
   // The replica's late answer, if it comes, is dropped: the caller had exactly one reply.
   self->send(replica, serve::flush_atom::value);
   stop_all(self, router, replica);
+}
+
+namespace {
+
+/// The router's direct route, once its first replica set has been applied (status answers after
+/// update, messages from one sender arriving in order).
+std::shared_ptr<serve::direct_route> direct_route_of(caf::scoped_actor& self,
+                                                     const serve::router_actor& router) {
+  status_of(self, router);
+  return serve::direct_routes::global().find(router.id());
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(actor_fixture, "direct callers and the router share each replica's cap; a call queued while a "
+          "direct call held the last slot is sent when that slot is released") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1));
+  auto direct = direct_route_of(self, router);
+  REQUIRE(direct != nullptr);
+
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  CHECK(slot->id == "r1");
+  CHECK(direct->acquire() == nullptr); // the cap of 1 is taken
+  auto queued = send_call(self, router, "1");
+  REQUIRE(wait_for_status(self, router, [](const auto& st) { return st.queued == 1; }));
+  CHECK(status_of(self, router).in_flight == std::vector<uint64_t>{1});
+  CHECK(log->bodies().empty());
+
+  direct->release(*slot); // wakes the router: a call waits
+  REQUIRE(wait_for_status(self, router, [](const auto& st) { return st.queued == 0; }));
+  CHECK(direct->acquire() == nullptr); // the router's call holds the slot now
+  self->send(replica, serve::flush_atom::value);
+  auto out = await_reply(queued);
+  REQUIRE(out.ok);
+  CHECK(out.reply.body == "a:1");
+  CHECK(status_of(self, router).total_requests == 2); // one direct, one through the router
+  stop_all(self, router, replica);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "while calls wait in the router, direct callers queue behind them") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1));
+  auto direct = direct_route_of(self, router);
+  REQUIRE(direct != nullptr);
+  auto running = send_call(self, router, "1");
+  auto waiting = send_call(self, router, "2");
+  REQUIRE(wait_for_status(self, router, [](const auto& st) { return st.queued == 1; }));
+  self->send(replica, serve::flush_atom::value); // "1" ends; "2" takes the slot
+  REQUIRE(await_reply(running).ok);
+  REQUIRE(wait_for_status(self, router, [](const auto& st) { return st.queued == 0; }));
+  CHECK(direct->acquire() == nullptr);
+  self->send(replica, serve::flush_atom::value);
+  REQUIRE(await_reply(waiting).ok);
+  REQUIRE(wait_for_status(self, router, [](const auto& st) { return st.in_flight == std::vector<uint64_t>{0}; }));
+  auto slot = direct->acquire();
+  CHECK(slot != nullptr);
+  direct->release(*slot);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "a replica removed from the set while a direct call is on it stops only when that "
+          "call's slot is released") {
+  auto log = std::make_shared<call_log>();
+  auto old_replica = sys.spawn(holding_replica, "old", log);
+  auto new_replica = sys.spawn(echo_replica, "new", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({old_replica}, 5));
+  auto direct = direct_route_of(self, router);
+  REQUIRE(direct != nullptr);
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  self->monitor(old_replica);
+
+  self->send(router, serve::update_atom::value, make_set({new_replica}, 5));
+  status_of(self, router);
+  CHECK(slot->retired.load());
+  bool stopped = false;
+  self->receive([&](caf::down_msg&) { stopped = true; }, caf::after(100ms) >> [] {});
+  CHECK_FALSE(stopped); // the direct call still runs there
+  auto next = direct->acquire(); // new calls go to the new replica
+  REQUIRE(next != nullptr);
+  CHECK(next->id == "r1");
+  CHECK(next->handle == caf::actor_cast<serve::call_target_actor>(new_replica));
+  direct->release(*next);
+
+  direct->release(*slot);
+  self->receive([&](caf::down_msg& dm) { stopped = dm.source == old_replica.address(); },
+                caf::after(2s) >> [] {});
+  CHECK(stopped);
+  stop_all(self, router, new_replica);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "a closing router offers no direct route and quits when the last direct call "
+          "ends") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 5));
+  auto direct = direct_route_of(self, router);
+  REQUIRE(direct != nullptr);
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  self->monitor(router);
+  auto closing = make_set({replica}, 5);
+  closing.closing = true;
+  self->send(router, serve::update_atom::value, closing);
+  status_of(self, router);
+  CHECK(direct->acquire() == nullptr);
+  bool quit = false;
+  self->receive([&](caf::down_msg&) { quit = true; }, caf::after(100ms) >> [] {});
+  CHECK_FALSE(quit);
+  direct->release(*slot);
+  self->receive([&](caf::down_msg& dm) { quit = dm.source == router.address(); },
+                caf::after(2s) >> [] {});
+  CHECK(quit);
+  auto until = std::chrono::steady_clock::now() + 1s; // the route goes with the router's cleanup
+  while (serve::direct_routes::global().find(router.id()) != nullptr
+         && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(serve::direct_routes::global().find(router.id()) == nullptr);
+  stop_all(self, replica);
 }

@@ -7,6 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -134,4 +137,80 @@ TEST_CASE("a request to an actor that is gone fails instead of hanging") {
       .then([&](int) { failed.set_value(false); }, [&](caf::error&) { failed.set_value(true); });
   });
   REQUIRE(failed.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+}
+
+namespace {
+
+/// Holds every string request (never answers it) and leaves ints in its mailbox.
+caf::behavior holder(caf::event_based_actor* self) {
+  return {[self](const std::string&) -> caf::result<int> {
+            return self->make_response_promise<int>(); // dropped: never delivered
+          },
+          [](int) -> caf::result<int> { return caf::skip; }};
+}
+
+} // namespace
+
+TEST_CASE("a watched call whose target dies holding it is reported lost, after the bounces of "
+          "the calls it never started") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto target = sys.spawn(holder);
+  io_thread io(sys);
+  std::mutex mtx;
+  std::vector<std::string> events; // protected by mtx
+  auto note = [&](std::string what) {
+    std::lock_guard<std::mutex> guard(mtx);
+    events.push_back(std::move(what));
+  };
+  std::promise<void> lost;
+  auto addr = target.address();
+  io.run([&] {
+    auto held = io.bridge->watch(addr, [&] {
+      note("held lost");
+      lost.set_value();
+    });
+    io.bridge->request(target, caf::infinite, std::string("hold"))
+      .then([&](int) { note("held answered"); }, [&](caf::error&) { note("held failed"); });
+    for (int i = 0; i < 2; ++i) {
+      auto key = io.bridge->watch(addr, [&] { note("unstarted lost"); });
+      io.bridge->request(target, caf::infinite, i)
+        .then([&](int) { note("unstarted answered"); },
+              [&, key](caf::error& err) {
+                if (io.bridge->unwatch(addr, key))
+                  note(err == caf::sec::request_receiver_down ? "bounced" : "failed");
+              });
+    }
+    (void) held;
+  });
+  // Wait until both ints sit in its mailbox, then stop it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
+  REQUIRE(lost.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  io.run([] {}); // everything posted before has run
+  std::lock_guard<std::mutex> guard(mtx);
+  CHECK(events == std::vector<std::string>{"bounced", "bounced", "held lost"});
+}
+
+TEST_CASE("an unwatched call is not reported lost when its target goes down later") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto target = sys.spawn(multiplier, 2);
+  io_thread io(sys);
+  std::atomic<int> lost{0};
+  std::promise<bool> answered;
+  io.run([&] {
+    auto key = io.bridge->watch(target.address(), [&] { ++lost; });
+    io.bridge->request(target, caf::infinite, 4)
+      .then([&, key](int) { answered.set_value(io.bridge->unwatch(target.address(), key)); },
+            [&](caf::error&) { answered.set_value(false); });
+  });
+  CHECK(answered.get_future().get());
+  caf::scoped_actor self{sys};
+  self->send_exit(target, caf::exit_reason::user_shutdown);
+  self->wait_for(target);
+  io.run([] {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  io.run([] {});
+  CHECK(lost == 0);
 }
