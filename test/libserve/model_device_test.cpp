@@ -123,3 +123,65 @@ TEST_CASE("a model deployment's describe() shows its device and why") {
   dep->handle(req).subscribe([&](response* r, const error_info*) { body = r ? r->body : ""; });
   CHECK(body.rfind(R"({"outputs":{"output":[)", 0) == 0);
 }
+
+namespace {
+
+/// A v2 infer request for the 4-input MLP with `rows` rows as a binary tensor.
+request v2_binary_request(const std::vector<float>& values) {
+  auto rows = values.size() / 4;
+  std::string header = R"({"inputs":[{"name":"input","datatype":"FP32","shape":[)"
+                       + std::to_string(rows) + R"(,4],"parameters":{"binary_data_size":)"
+                       + std::to_string(values.size() * 4) + "}}]}";
+  request req;
+  req.method = "POST";
+  req.path = "/v2/models/Mlp/infer";
+  req.headers["inference-header-content-length"] = std::to_string(header.size());
+  req.body = header + std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4);
+  return req;
+}
+
+std::vector<double> output_data(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.c_str());
+  std::vector<double> out;
+  if (!doc.IsObject() || !doc.HasMember("outputs"))
+    return out;
+  for (auto& v : doc["outputs"][0]["data"].GetArray())
+    out.push_back(v.GetDouble());
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a batch of v2 binary requests computes what each request computes alone") {
+  rapidjson::Document model_config;
+  model_config.Parse(("{\"uri\": \"" + gpu_test::fixture_model("torch_mlp") + "\"}").c_str());
+  auto ctx = context("cpu");
+  ctx.model_config = &model_config;
+  auto dep = make_model_deployment(ctx);
+  std::vector<std::vector<float>> inputs{{0.5f, -1.0f, 2.0f, 0.25f},
+                                         {1, 2, 3, 4, -1, -2, -3, -4},
+                                         {0.1f, 0.2f, 0.3f, 0.4f}};
+  std::vector<request> batch;
+  for (auto& values : inputs)
+    batch.push_back(v2_binary_request(values));
+  std::vector<std::string> batched;
+  dep->handle_batch(batch).subscribe([&](std::vector<response>* rs, const error_info*) {
+    if (rs)
+      for (auto& r : *rs)
+        batched.push_back(r.error ? "error: " + r.error->message : r.body);
+  });
+  REQUIRE(batched.size() == inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::string alone;
+    dep->handle(v2_binary_request(inputs[i])).subscribe([&](response* r, const error_info*) {
+      alone = r && !r->error ? r->body : "";
+    });
+    auto want = output_data(alone);
+    auto got = output_data(batched[i]);
+    REQUIRE_MESSAGE(want.size() == 3 * inputs[i].size() / 4, alone);
+    REQUIRE_MESSAGE(got.size() == want.size(), batched[i]);
+    for (size_t k = 0; k < want.size(); ++k)
+      CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-5));
+  }
+}

@@ -552,3 +552,31 @@ TEST_CASE("v2 model metadata lists tensors with variable dims as -1") {
         R"("outputs":[{"name":"label","datatype":"INT64","shape":[-1]},)"
         R"({"name":"p","datatype":"BYTES","shape":[-1,3]}]})");
 }
+
+TEST_CASE("v2 binary inputs can be borrowed: type and shape parsed, the bytes left in the body") {
+  auto a = bytes_of(std::vector<float>{1, 2, 3, 4, 5, 6});
+  auto s = serialized_strings({"x"});
+  std::string header =
+      R"({"inputs":[)"
+      R"({"name":"a","datatype":"FP32","shape":[2,3],"parameters":{"binary_data_size":24}},)"
+      R"({"name":"b","datatype":"INT64","shape":[1],"data":[5]},)"
+      R"({"name":"s","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":5}}]})";
+  std::string body = header + a + s;
+  auto req = v2::parse_infer_request(body, header.size(), {}, /*borrow_binary=*/true);
+  REQUIRE(req.inputs.size() == 3);
+  const auto& borrowed = req.inputs[0];
+  CHECK(borrowed.value.type == dtype::float32);
+  CHECK(borrowed.value.shape == std::vector<int64_t>{2, 3});
+  CHECK(borrowed.value.data.empty());
+  CHECK(borrowed.bytes.data() == body.data() + header.size()); // a view into the body
+  CHECK(borrowed.bytes.size() == 24);
+  // JSON data and BYTES elements are parsed as before.
+  CHECK(req.inputs[1].bytes.empty());
+  CHECK(values_of<int64_t>(req.inputs[1].value) == std::vector<int64_t>{5});
+  CHECK(req.inputs[2].bytes.empty());
+  CHECK(req.inputs[2].value.strings == std::vector<std::string>{"x"});
+  // The same checks apply: a wrong size is refused.
+  auto bad = header;
+  bad.replace(bad.find("24"), 2, "20");
+  CHECK_THROWS(v2::parse_infer_request(bad + a.substr(0, 20) + s, bad.size(), {}, true));
+}
