@@ -45,6 +45,7 @@ using replica_actor = caf::typed_actor<
 
 /// Per deployment: picks a replica (power of two choices), queues when all are busy, sheds load
 /// beyond max_queued_requests, re-routes requests whose replica stopped before starting them.
+/// `drain`: a direct caller freed a slot the router may be waiting for (direct_route.hpp).
 using router_actor = caf::typed_actor<
   caf::replies_to<call_atom, call_request>::with<call_reply>,
   caf::reacts_to<update_atom, replica_set>,

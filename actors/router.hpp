@@ -10,6 +10,12 @@
 // queued call (shutdown). The router monitors its replicas and fails their in-flight calls
 // itself when they go down, instead of waiting for timeouts. The queue length is published as
 // ray_serve_deployment_queued_queries (and, for models, nv_inference_pending_request_count).
+//
+// Direct callers (actors/direct_route.hpp): the router publishes its replicas' shared in-flight
+// counts, and callers in this process take a free slot and call a replica without it. `drain`
+// is their signal that a slot came free while calls wait, on a retiring replica, or while the
+// router is closing. Calls to replicas in this process travel as local_call, so a bounce brings
+// the request back without the router having copied it.
 #pragma once
 
 #include <string>

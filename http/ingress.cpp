@@ -219,8 +219,7 @@ void http_ingress::call_router(const exchange_ptr& ex, const caf::actor& router,
   }
   if (auto route = direct_route_of(router))
     if (auto slot = route->acquire()) {
-      call_direct(ex, router, std::move(route), std::move(slot), std::move(call), on_error,
-                  timeout);
+      call_direct(ex, router, std::move(route), std::move(slot), std::move(call), on_error);
       return;
     }
   call_via_router(ex, router, std::move(call), on_error, timeout);
@@ -238,37 +237,62 @@ void http_ingress::call_via_router(const exchange_ptr& ex, const caf::actor& rou
 void http_ingress::call_direct(const exchange_ptr& ex, const caf::actor& router,
                                std::shared_ptr<direct_route> route,
                                std::shared_ptr<replica_slot> slot, call_request call,
-                               const error_writer& on_error, caf::duration timeout) {
+                               const error_writer& on_error) {
   auto& bridge = ex->bridge();
+  // What the continuations share: the slot is given back once, when the replica answers, fails
+  // or is lost; the client is answered once, by that or by the deadline, whichever comes first
+  // (a call past its deadline still counts against its replica until the replica is done).
+  struct direct_call {
+    std::shared_ptr<direct_route> route;
+    std::shared_ptr<replica_slot> slot;
+    caf::actor_addr target;
+    uint64_t key = 0;
+    bool answered = false;
+  };
+  auto state = std::make_shared<direct_call>();
+  state->route = std::move(route);
+  state->slot = std::move(slot);
+  state->target = state->slot->handle.address();
   local_call shared{std::move(call)};
-  auto target = slot->handle.address();
-  // A replica that dies holding the call answers nothing: the bridge watches it. The slot is
-  // given back exactly once, by whichever of reply, error or loss comes first.
-  auto key = bridge.watch(target, [this, ex, route, slot, on_error] {
-    route->release(*slot);
+  // A replica that dies holding the call answers nothing: the bridge watches it.
+  state->key = bridge.watch(state->target, [this, ex, state, on_error] {
+    state->route->release(*state->slot);
+    if (std::exchange(state->answered, true))
+      return;
     reply_with(ex,
-               make_error(errc::internal, "the replica " + slot->id
+               make_error(errc::internal, "the replica " + state->slot->id
                                             + " stopped while handling the request"),
                on_error);
   });
-  bridge.request(slot->handle, timeout, call_atom::value, shared)
+  if (int64_t deadline_ns = shared.peek().deadline_ns; deadline_ns != 0)
+    bridge.after(std::chrono::nanoseconds(deadline_ns - steady_now_ns()), [this, ex, state, on_error] {
+      if (!std::exchange(state->answered, true))
+        reply_with(ex, make_error(errc::request_timeout, "timed out"), on_error);
+    });
+  bridge.request(state->slot->handle, caf::infinite, call_atom::value, shared)
     .then(
-      [this, ex, route, slot, target, key, &bridge](call_reply& reply) {
-        if (!bridge.unwatch(target, key))
+      [this, ex, state, &bridge](call_reply& reply) {
+        if (!bridge.unwatch(state->target, state->key))
           return;
-        route->release(*slot);
-        reply_with(ex, reply);
+        state->route->release(*state->slot);
+        if (!std::exchange(state->answered, true))
+          reply_with(ex, reply);
       },
-      [this, ex, router, route, slot, target, key, shared, on_error, timeout,
-       &bridge](caf::error& err) mutable {
-        if (!bridge.unwatch(target, key))
+      [this, ex, router, state, shared, on_error, &bridge](caf::error& err) mutable {
+        if (!bridge.unwatch(state->target, state->key))
           return;
-        route->release(*slot);
+        state->route->release(*state->slot);
+        if (std::exchange(state->answered, true))
+          return;
         if (err == caf::sec::request_receiver_down && !shared.taken()) {
           // The replica stopped before starting it: the router sends it elsewhere.
           auto req = shared.take();
           ++req.reroutes;
-          call_via_router(ex, router, std::move(req), on_error, timeout);
+          auto left = req.deadline_ns == 0
+                        ? caf::infinite
+                        : caf::duration{std::chrono::microseconds(
+                            std::max<int64_t>(1, (req.deadline_ns - steady_now_ns()) / 1000))};
+          call_via_router(ex, router, std::move(req), on_error, left);
           return;
         }
         reply_with(ex, err, on_error);

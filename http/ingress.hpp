@@ -86,10 +86,11 @@ private:
   /// The router's path: it queues, sheds and re-routes.
   void call_via_router(const exchange_ptr& ex, const caf::actor& router, call_request call,
                        const error_writer& on_error, caf::duration timeout);
-  /// The direct path, on a slot taken on a replica.
+  /// The direct path, on a slot taken on a replica; the call's deadline_ns is kept by a timer
+  /// on the io thread.
   void call_direct(const exchange_ptr& ex, const caf::actor& router,
                    std::shared_ptr<direct_route> route, std::shared_ptr<replica_slot> slot,
-                   call_request call, const error_writer& on_error, caf::duration timeout);
+                   call_request call, const error_writer& on_error);
   void reply_with(const exchange_ptr& ex, call_reply& reply);
   void reply_with(const exchange_ptr& ex, const caf::error& err, const error_writer& on_error);
   /// The direct route of `router`, or nullptr (another process's router, or not known yet).

@@ -1,6 +1,7 @@
 #include "http/io_bridge.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -56,6 +57,14 @@ uint64_t io_bridge::watch(const caf::actor_addr& target, std::function<void()> o
 bool io_bridge::unwatch(const caf::actor_addr& target, uint64_t key) {
   auto calls = watched_.find(target);
   return calls != watched_.end() && calls->second.erase(key) > 0;
+}
+
+void io_bridge::after(std::chrono::nanoseconds delay, std::function<void()> fn) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(*io_, delay);
+  timer->async_wait([this, timer, fn = std::move(fn)](const boost::system::error_code& ec) {
+    if (!ec && !stopped_)
+      fn();
+  });
 }
 
 void io_bridge::on_down(const caf::down_msg& dm) {

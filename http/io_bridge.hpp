@@ -12,6 +12,7 @@
 // Accessed only from its io thread, except enqueue (any thread).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -71,6 +72,9 @@ public:
 
   /// On the io thread: the call's answer came; false when on_lost ran already (or will not).
   bool unwatch(const caf::actor_addr& target, uint64_t key);
+
+  /// On the io thread: runs `fn` there after `delay` (unless the bridge stopped).
+  void after(std::chrono::nanoseconds delay, std::function<void()> fn);
 
 private:
   void on_down(const caf::down_msg& dm);

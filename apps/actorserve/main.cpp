@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "apps/actorserve/commands.hpp"
+#include "kernels/cpu/blas_core.hpp"
 
 namespace {
 
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto command = args[0];
+  // Serving computes with OpenBLAS: if it fell back to generic kernels on a CPU it does not
+  // know, start again with the kernels this CPU runs (kernels/cpu/blas_core.hpp).
+  if (command == "run" || command == "node")
+    kernels::cpu::run_again_with_better_blas_core(argv);
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "run")
     return serve::cli::run_command(rest);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "actors/runtime.hpp"
 #include "apps/actorserve/commands.hpp"
 #include "http/ingress.hpp"
+#include "kernels/cpu/blas_core.hpp"
 #include "libserve/deployment.hpp"
 #include "libserve/json.hpp"
 
@@ -206,6 +208,9 @@ int serve_until_signal(caf::actor_system& sys, controller_actor controller,
     return 1;
   }
   std::printf("ActorServe listening on http://%s:%d\n", cfg.http.host.c_str(), port);
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("  OpenBLAS kernels: %s%s%s\n", kernels::cpu::blas_core().c_str(),
+              coretype ? ", OPENBLAS_CORETYPE=" : "", coretype ? coretype : "");
   for (auto& r : applied.routes)
     std::printf("  route %s -> application \"%s\" (ingress %s)\n", r.route_prefix.c_str(),
                 r.application.c_str(), r.ingress_deployment.c_str());

@@ -3,7 +3,7 @@
 // JSON line:
 //
 //   {"model": "...", "batch": 8, "threads": 1, "runs": 12345, "rows_per_s": ..., "p50_us": ...,
-//    "p99_us": ...}
+//    "p99_us": ..., "blas_core": "skylakex"}  (the OpenBLAS kernels that ran)
 //
 // The random input follows the declared shape of each user input with the first (batch) dim set
 // to --batch and any other unknown dim set to 1; floats are uniform in [-1, 1), integers in
@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/blas_core.hpp"
 #include "libserve/onnx/model.hpp"
 
 namespace {
@@ -169,6 +170,7 @@ double percentile_us(std::vector<double>& sorted_us, double p) {
 
 int main(int argc, char** argv) {
   bench_options opts = parse_args(argc, argv);
+  kernels::cpu::run_again_with_better_blas_core(argv); // as `actorserve run` does
   apply_thread_count(opts.threads, argv);
 
   try {
@@ -204,10 +206,10 @@ int main(int argc, char** argv) {
     double rows_per_s =
         static_cast<double>(opts.batch) * static_cast<double>(latencies_us.size()) / elapsed_s;
     std::printf("{\"model\": \"%s\", \"batch\": %lld, \"threads\": %d, \"runs\": %zu, "
-                "\"rows_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+                "\"rows_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"blas_core\": \"%s\"}\n",
                 json_escape(opts.model_path).c_str(), static_cast<long long>(opts.batch),
                 opts.threads, latencies_us.size(), rows_per_s, percentile_us(latencies_us, 0.5),
-                percentile_us(latencies_us, 0.99));
+                percentile_us(latencies_us, 0.99), kernels::cpu::blas_core().c_str());
     return 0;
   } catch (const std::exception& e) {
     fail(e.what());

@@ -2,8 +2,9 @@
 import json
 import math
 import os
+import re
 
-from harness import ROOT, Server, app, config, main
+from harness import ROOT, Server, app, config, main, wait_until
 
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "models")
 IRIS = os.path.join(ROOT, "apps", "examples", "models", "iris")
@@ -151,6 +152,25 @@ def test_a_model_that_cannot_load_fails_its_deployment_with_the_reason():
             raise AssertionError("server started with a missing model")
     except RuntimeError as e:
         assert "/nonexistent/model.onnx" in str(e), str(e)
+
+
+GENERIC_BLAS_CORES = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
+                      "sandybridge"}
+
+
+def test_openblas_runs_kernels_this_cpu_supports():
+    # Debian's OpenBLAS 0.3.21 falls back to its generic kernels on CPUs newer than itself
+    # (4-7x slower GEMMs); `actorserve run` then starts again with OPENBLAS_CORETYPE set.
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    cfg = config(model_app("mlp", "/mlp", {"uri": os.path.join(FIXTURES, "torch_mlp")}))
+    with Server(cfg) as s:
+        assert wait_until(lambda: "OpenBLAS kernels:" in s.log(), timeout=5), s.log()
+        core = re.search(r"OpenBLAS kernels: (\w+)", s.log()).group(1)
+        if "avx2" in flags and "fma" in flags and "OPENBLAS_CORETYPE" not in os.environ:
+            assert core not in GENERIC_BLAS_CORES, s.log()
+        reply = s.post("/mlp", {"inputs": [[0.5, -1.0, 2.0, 0.25]]})
+        assert reply.status == 200, reply
 
 
 if __name__ == "__main__":
