@@ -573,16 +573,26 @@ std::shared_ptr<serve::direct_route> direct_route_of(caf::scoped_actor& self,
   return serve::direct_routes::global().find(router.id());
 }
 
+/// A router over `replicas` (a cap of `max_ongoing` calls each) and its direct route.
+std::pair<serve::router_actor, std::shared_ptr<serve::direct_route>>
+router_with_direct_route(caf::actor_system& sys, caf::scoped_actor& self,
+                         std::vector<replica_actor> replicas, uint64_t max_ongoing) {
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set(std::move(replicas), max_ongoing));
+  auto direct = direct_route_of(self, router);
+  REQUIRE(direct != nullptr);
+  return {router, direct};
+}
+
 } // namespace
 
 TEST_CASE_FIXTURE(actor_fixture, "direct callers and the router share each replica's cap; a call queued while a "
           "direct call held the last slot is sent when that slot is released") {
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
-  auto router = serve::spawn_router(sys, test_router_options());
-  self->send(router, serve::update_atom::value, make_set({replica}, 1));
-  auto direct = direct_route_of(self, router);
-  REQUIRE(direct != nullptr);
+  auto routed = router_with_direct_route(sys, self, {replica}, 1);
+  auto router = routed.first;
+  auto direct = routed.second;
 
   auto slot = direct->acquire();
   REQUIRE(slot != nullptr);
@@ -607,10 +617,9 @@ TEST_CASE_FIXTURE(actor_fixture, "direct callers and the router share each repli
 TEST_CASE_FIXTURE(actor_fixture, "while calls wait in the router, direct callers queue behind them") {
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
-  auto router = serve::spawn_router(sys, test_router_options());
-  self->send(router, serve::update_atom::value, make_set({replica}, 1));
-  auto direct = direct_route_of(self, router);
-  REQUIRE(direct != nullptr);
+  auto routed = router_with_direct_route(sys, self, {replica}, 1);
+  auto router = routed.first;
+  auto direct = routed.second;
   auto running = send_call(self, router, "1");
   auto waiting = send_call(self, router, "2");
   REQUIRE(wait_for_status(self, router, [](const auto& st) { return st.queued == 1; }));
@@ -632,10 +641,9 @@ TEST_CASE_FIXTURE(actor_fixture, "a replica removed from the set while a direct 
   auto log = std::make_shared<call_log>();
   auto old_replica = sys.spawn(holding_replica, "old", log);
   auto new_replica = sys.spawn(echo_replica, "new", log);
-  auto router = serve::spawn_router(sys, test_router_options());
-  self->send(router, serve::update_atom::value, make_set({old_replica}, 5));
-  auto direct = direct_route_of(self, router);
-  REQUIRE(direct != nullptr);
+  auto routed = router_with_direct_route(sys, self, {old_replica}, 5);
+  auto router = routed.first;
+  auto direct = routed.second;
   auto slot = direct->acquire();
   REQUIRE(slot != nullptr);
   self->monitor(old_replica);
@@ -663,10 +671,9 @@ TEST_CASE_FIXTURE(actor_fixture, "a closing router offers no direct route and qu
           "ends") {
   auto log = std::make_shared<call_log>();
   auto replica = sys.spawn(holding_replica, "a", log);
-  auto router = serve::spawn_router(sys, test_router_options());
-  self->send(router, serve::update_atom::value, make_set({replica}, 5));
-  auto direct = direct_route_of(self, router);
-  REQUIRE(direct != nullptr);
+  auto routed = router_with_direct_route(sys, self, {replica}, 5);
+  auto router = routed.first;
+  auto direct = routed.second;
   auto slot = direct->acquire();
   REQUIRE(slot != nullptr);
   self->monitor(router);
