@@ -696,3 +696,127 @@ TEST_CASE_FIXTURE(actor_fixture, "a closing router offers no direct route and qu
   CHECK(serve::direct_routes::global().find(router.id()) == nullptr);
   stop_all(self, replica);
 }
+
+namespace {
+
+/// Slots granted to waiting callers, in grant order ("a", "b", ...), with the slot (or nullptr).
+struct grants {
+  std::mutex mtx;
+  std::vector<std::pair<std::string, std::shared_ptr<serve::replica_slot>>> got;
+
+  serve::direct_route::grant_fn to(std::string name) {
+    return [this, name](std::shared_ptr<serve::replica_slot> slot) {
+      std::lock_guard<std::mutex> guard(mtx);
+      got.emplace_back(name, std::move(slot));
+    };
+  }
+  std::vector<std::string> names() {
+    std::lock_guard<std::mutex> guard(mtx);
+    std::vector<std::string> out;
+    for (auto& g : got)
+      out.push_back(g.first);
+    return out;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(actor_fixture, "when every replica is at its cap, direct callers wait in FIFO order and each "
+          "released slot goes to the oldest") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto routed = router_with_direct_route(sys, self, {replica}, 1);
+  auto router = routed.first;
+  auto direct = routed.second;
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  grants g;
+  auto first = direct->admit(g.to("first"));
+  auto second = direct->admit(g.to("second"));
+  CHECK(first.kind == serve::admission::waiting);
+  CHECK(second.kind == serve::admission::waiting);
+  CHECK(direct->acquire() == nullptr); // callers wait: nobody overtakes them
+  CHECK(status_of(self, router).queued == 2);
+
+  direct->release(*slot);
+  REQUIRE(g.names() == std::vector<std::string>{"first"});
+  CHECK(g.got[0].second == slot); // the freed slot, on the releasing thread
+  CHECK(slot->in_flight.load() == 1);
+  direct->release(*g.got[0].second);
+  REQUIRE(g.names() == std::vector<std::string>{"first", "second"});
+  direct->release(*g.got[1].second);
+  CHECK(slot->in_flight.load() == 0);
+  CHECK(status_of(self, router).queued == 0);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "waiting direct callers count against max_queued_requests; beyond it they are "
+          "refused with Ray's backpressure message") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto router = serve::spawn_router(sys, test_router_options());
+  self->send(router, serve::update_atom::value, make_set({replica}, 1, 1));
+  auto direct = direct_route_of(self, router);
+  REQUIRE(direct != nullptr);
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  grants g;
+  CHECK(direct->admit(g.to("waits")).kind == serve::admission::waiting);
+  auto refused = direct->admit(g.to("refused"));
+  CHECK(refused.kind == serve::admission::rejected);
+  CHECK(refused.reason
+        == "Request dropped due to backpressure (num_queued_requests=1, max_queued_requests=1).");
+  // The router counts the waiting caller too.
+  auto dropped = call(self, router, "x");
+  REQUIRE(dropped.answered);
+  CHECK(dropped.error.code == serve::errc::unavailable);
+  auto st = status_of(self, router);
+  CHECK(st.rejected == 2);
+  CHECK(st.queued == 1);
+  direct->release(*slot);
+  REQUIRE(g.names() == std::vector<std::string>{"waits"});
+  direct->release(*g.got[0].second);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "a cancelled waiter is not granted a slot; one granted already cannot be "
+          "cancelled") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto routed = router_with_direct_route(sys, self, {replica}, 1);
+  auto router = routed.first;
+  auto direct = routed.second;
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  grants g;
+  auto gone = direct->admit(g.to("gone"));
+  auto stays = direct->admit(g.to("stays"));
+  CHECK(direct->cancel(gone.key));
+  CHECK(direct->waiting() == 1);
+  direct->release(*slot);
+  REQUIRE(g.names() == std::vector<std::string>{"stays"});
+  CHECK_FALSE(direct->cancel(stays.key)); // granted: its caller must release the slot
+  direct->release(*g.got[0].second);
+  stop_all(self, router, replica);
+}
+
+TEST_CASE_FIXTURE(actor_fixture, "when the router closes, waiting direct callers are sent to the router") {
+  auto log = std::make_shared<call_log>();
+  auto replica = sys.spawn(holding_replica, "a", log);
+  auto routed = router_with_direct_route(sys, self, {replica}, 1);
+  auto router = routed.first;
+  auto direct = routed.second;
+  auto slot = direct->acquire();
+  REQUIRE(slot != nullptr);
+  grants g;
+  CHECK(direct->admit(g.to("waits")).kind == serve::admission::waiting);
+  auto closing = make_set({replica}, 1);
+  closing.closing = true;
+  self->send(router, serve::update_atom::value, closing);
+  status_of(self, router);
+  REQUIRE(g.names() == std::vector<std::string>{"waits"});
+  CHECK(g.got[0].second == nullptr); // no slot: ask the router
+  CHECK(direct->admit(g.to("late")).kind == serve::admission::router);
+  direct->release(*slot);
+  stop_all(self, router, replica);
+}
