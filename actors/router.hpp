@@ -12,9 +12,7 @@
 // ray_serve_deployment_queued_queries (and, for models, nv_inference_pending_request_count).
 //
 // Direct callers (actors/direct_route.hpp): the router publishes its replicas' shared in-flight
-// counts, and callers in this process take a free slot and call a replica without it, or wait
-// for one in the direct route's queue (served after this router's queue; both count against
-// max_queued_requests and in the queue gauges). `drain`
+// counts, and callers in this process take a free slot and call a replica without it. `drain`
 // is their signal that a slot came free while calls wait, on a retiring replica, or while the
 // router is closing. Calls to replicas in this process travel as local_call, so a bounce brings
 // the request back without the router having copied it.
