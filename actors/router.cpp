@@ -109,7 +109,6 @@ void report_queue(router_state& st) {
   st.direct->set_queued(st.queue.size());
   if (static_cast<int64_t>(st.queue.size()) != st.gauges->reported)
     st.gauges->report(st.queue.size());
-  st.direct->hand_out(); // slots our queue left free go to callers waiting in the direct route
 }
 
 /// Offers the replicas to direct callers: all of them when every one is in this process and the
@@ -123,7 +122,7 @@ void publish_direct(router_pointer self) {
   if (all_local && !st.closing)
     for (auto& r : st.replicas)
       offered.push_back(r.slot);
-  st.direct->publish(std::move(offered), st.max_ongoing, st.max_queued);
+  st.direct->publish(std::move(offered), st.max_ongoing);
   st.direct->watch_releases(st.closing);
 }
 
@@ -326,12 +325,12 @@ void route(router_pointer self, queued_call qc, bool first_in_line) {
       dispatch(self, *index, std::move(qc));
       return;
     }
-  const size_t waiting = st.queue.size() + st.direct->waiting(); // here and in the direct route
-  if (!first_in_line && st.max_queued >= 0 && waiting >= static_cast<size_t>(st.max_queued)) {
+  if (!first_in_line && st.max_queued >= 0
+      && st.queue.size() >= static_cast<size_t>(st.max_queued)) {
     ++st.rejected;
     qc.promise.deliver(make_error(
       errc::unavailable, "Request dropped due to backpressure (num_queued_requests="
-                           + std::to_string(waiting)
+                           + std::to_string(st.queue.size())
                            + ", max_queued_requests=" + std::to_string(st.max_queued) + ")."));
     return;
   }
@@ -494,7 +493,6 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
   self->state.chooser.emplace(self->state.opts.seed != 0 ? self->state.opts.seed
                                                          : std::random_device{}());
   self->state.direct = std::make_shared<direct_route>(self->address());
-  self->state.direct->set_gauges(self->state.gauges->queued, self->state.gauges->pending);
   direct_routes::global().add(self->id(), self->state.direct);
   self->attach_functor([id = self->id()](const caf::error&) { direct_routes::global().remove(id); });
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -542,9 +540,9 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
     [=](status_atom) -> router_status {
       auto& st = self->state;
       router_status out;
-      out.queued = st.queue.size() + st.direct->waiting();
-      out.total_requests = st.total + st.direct->direct_calls() + st.direct->rejected();
-      out.rejected = st.rejected + st.direct->rejected();
+      out.queued = st.queue.size();
+      out.total_requests = st.total + st.direct->direct_calls();
+      out.rejected = st.rejected;
       for (auto& r : st.replicas) {
         out.replica_ids.push_back(r.slot->id);
         out.in_flight.push_back(r.slot->in_flight.load());

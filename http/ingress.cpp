@@ -1,7 +1,6 @@
 #include "http/ingress.hpp"
 
 #include <random>
-#include <utility>
 
 #include <caf/all.hpp>
 #include <rapidjson/stringbuffer.h>
@@ -218,68 +217,12 @@ void http_ingress::call_router(const exchange_ptr& ex, const caf::actor& router,
     call.deadline_ns = steady_now_ns() + budget.count();
     timeout = caf::duration{std::chrono::duration_cast<std::chrono::microseconds>(budget)};
   }
-  auto route = direct_route_of(router);
-  if (!route) {
-    call_via_router(ex, router, std::move(call), on_error, timeout);
-    return;
-  }
-  if (auto slot = route->acquire()) { // a free slot and nobody waiting: the common case
-    call_direct(ex, router, std::move(route), std::move(slot), std::move(call), on_error);
-    return;
-  }
-  // Every replica is busy (or calls wait): the call waits in the direct route for a slot, and
-  // whichever thread frees one hands the call back to this io thread.
-  struct parked_call {
-    call_request call;
-    bool left = false; // granted, sent elsewhere or timed out: no longer waiting
-  };
-  auto parked = std::make_shared<parked_call>();
-  parked->call = std::move(call);
-  auto& bridge = ex->bridge();
-  auto admitted = route->admit([this, ex, router, route, parked, on_error,
-                                &bridge](std::shared_ptr<replica_slot> slot) {
-    bridge.post([this, ex, router, route, parked, on_error, slot = std::move(slot)]() mutable {
-      if (std::exchange(parked->left, true)) { // answered 408 meanwhile
-        if (slot)
-          route->release(*slot);
-        return;
-      }
-      if (slot)
-        call_direct(ex, router, route, std::move(slot), std::move(parked->call), on_error);
-      else // the route closed while it waited: the router decides
-        call_via_router(ex, router, std::move(parked->call), on_error, time_left(parked->call));
-    });
-  });
-  switch (admitted.kind) {
-  case admission::granted:
-    parked->left = true;
-    call_direct(ex, router, route, std::move(admitted.slot), std::move(parked->call), on_error);
-    return;
-  case admission::rejected:
-    reply_with(ex, make_error(errc::unavailable, admitted.reason), on_error);
-    return;
-  case admission::router:
-    call_via_router(ex, router, std::move(parked->call), on_error, timeout);
-    return;
-  case admission::waiting:
-    if (int64_t deadline_ns = parked->call.deadline_ns; deadline_ns != 0)
-      bridge.after(std::chrono::nanoseconds(deadline_ns - steady_now_ns()),
-                   [this, ex, route, parked, on_error, key = admitted.key] {
-                     if (parked->left || !route->cancel(key))
-                       return; // on its way to a replica: its own deadline timer answers
-                     parked->left = true;
-                     reply_with(ex, make_error(errc::request_timeout, "timed out while queued"),
-                                on_error);
-                   });
-    return;
-  }
-}
-
-caf::duration http_ingress::time_left(const call_request& call) {
-  if (call.deadline_ns == 0)
-    return caf::infinite;
-  return caf::duration{std::chrono::microseconds(
-    std::max<int64_t>(1, (call.deadline_ns - steady_now_ns()) / 1000))};
+  if (auto route = direct_route_of(router))
+    if (auto slot = route->acquire()) {
+      call_direct(ex, router, std::move(route), std::move(slot), std::move(call), on_error);
+      return;
+    }
+  call_via_router(ex, router, std::move(call), on_error, timeout);
 }
 
 void http_ingress::call_via_router(const exchange_ptr& ex, const caf::actor& router,
@@ -345,7 +288,10 @@ void http_ingress::call_direct(const exchange_ptr& ex, const caf::actor& router,
           // The replica stopped before starting it: the router sends it elsewhere.
           auto req = shared.take();
           ++req.reroutes;
-          auto left = time_left(req);
+          auto left = req.deadline_ns == 0
+                        ? caf::infinite
+                        : caf::duration{std::chrono::microseconds(
+                            std::max<int64_t>(1, (req.deadline_ns - steady_now_ns()) / 1000))};
           call_via_router(ex, router, std::move(req), on_error, left);
           return;
         }

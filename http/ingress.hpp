@@ -80,8 +80,7 @@ private:
   /// Sends `call` to `router`'s deployment through the io thread's bridge; the reply (status
   /// 200, its headers, body and content type) or the error answers `ex`. Applies
   /// request_timeout_s. When a replica has a free slot and no call waits, the call goes
-  /// straight to it (direct_route.hpp); when all are busy it waits there for a slot; the router
-  /// takes it when its own queue has calls or the deployment has no direct route.
+  /// straight to it (direct_route.hpp), else to the router.
   void call_router(const exchange_ptr& ex, const caf::actor& router, call_request call,
                    error_writer on_error);
   /// The router's path: it queues, sheds and re-routes.
@@ -94,8 +93,6 @@ private:
                    call_request call, const error_writer& on_error);
   void reply_with(const exchange_ptr& ex, call_reply& reply);
   void reply_with(const exchange_ptr& ex, const caf::error& err, const error_writer& on_error);
-  /// What is left of a call's deadline (infinite without one; at least 1 µs).
-  static caf::duration time_left(const call_request& call);
   /// The direct route of `router`, or nullptr (another process's router, or not known yet).
   std::shared_ptr<direct_route> direct_route_of(const caf::actor& router) const;
 

@@ -59,14 +59,6 @@ bool io_bridge::unwatch(const caf::actor_addr& target, uint64_t key) {
   return calls != watched_.end() && calls->second.erase(key) > 0;
 }
 
-void io_bridge::post(std::function<void()> fn) {
-  boost::asio::post(*io_, [self = caf::strong_actor_ptr{ctrl()}, fn = std::move(fn)] {
-    auto* bridge = static_cast<io_bridge*>(caf::actor_cast<caf::abstract_actor*>(self));
-    if (!bridge->stopped_)
-      fn();
-  });
-}
-
 void io_bridge::after(std::chrono::nanoseconds delay, std::function<void()> fn) {
   auto timer = std::make_shared<boost::asio::steady_timer>(*io_, delay);
   timer->async_wait([this, timer, fn = std::move(fn)](const boost::system::error_code& ec) {

@@ -73,9 +73,6 @@ public:
   /// On the io thread: the call's answer came; false when on_lost ran already (or will not).
   bool unwatch(const caf::actor_addr& target, uint64_t key);
 
-  /// Any thread: runs `fn` on the io thread (unless the bridge stopped by then).
-  void post(std::function<void()> fn);
-
   /// On the io thread: runs `fn` there after `delay` (unless the bridge stopped).
   void after(std::chrono::nanoseconds delay, std::function<void()> fn);
 
