@@ -110,11 +110,22 @@ void http_ingress::set_tables(const apply_result& tables) {
   routes_ = std::move(table);
   models_ = std::move(models);
   direct_ = std::move(direct);
+  tables_version_.fetch_add(1);
 }
 
 std::shared_ptr<direct_route> http_ingress::direct_route_of(const caf::actor& router) const {
-  std::lock_guard<std::mutex> guard(routes_mtx_);
-  for (auto& [id, route] : *direct_)
+  // The table changes only when a config is applied: each io thread keeps its own copy and
+  // takes the lock only after a change (two io threads taking it per request contended).
+  thread_local const http_ingress* owner = nullptr;
+  thread_local uint64_t seen = 0;
+  thread_local std::shared_ptr<const direct_table> table;
+  if (owner != this || seen != tables_version_.load()) {
+    std::lock_guard<std::mutex> guard(routes_mtx_);
+    owner = this;
+    seen = tables_version_.load();
+    table = direct_;
+  }
+  for (auto& [id, route] : *table)
     if (id == router.id())
       return route;
   return nullptr;

@@ -127,6 +127,8 @@ private:
   std::shared_ptr<const std::vector<model_entry>> models_;  // protected by routes_mtx_
   using direct_table = std::vector<std::pair<caf::actor_id, std::shared_ptr<direct_route>>>;
   std::shared_ptr<const direct_table> direct_;               // protected by routes_mtx_
+  /// Bumped (under routes_mtx_) whenever the tables change; starts at 1 (0: never read).
+  std::atomic<uint64_t> tables_version_{1};
 };
 
 /// A random 32-hex-digit request id.
