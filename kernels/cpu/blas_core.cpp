@@ -46,7 +46,13 @@ void run_again_with_better_blas_core(char** argv) {
   if (core.empty())
     return;
   ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
-  ::execv("/proc/self/exe", argv);
+  // The binary's own path, not /proc/self/exe: the process keeps its name (ps, top, pgrep).
+  char path[4096];
+  ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n > 0) {
+    path[n] = '\0';
+    ::execv(path, argv);
+  }
   std::fprintf(stderr, "[actorserve] OpenBLAS uses its generic %s kernels on this CPU; could "
                        "not restart with OPENBLAS_CORETYPE=%s: set it yourself\n",
                blas_core().c_str(), core.c_str());

@@ -4,7 +4,7 @@ import math
 import os
 import re
 
-from harness import ROOT, Server, app, config, main, wait_until
+from harness import BIN, ROOT, Server, app, config, main, wait_until
 
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "models")
 IRIS = os.path.join(ROOT, "apps", "examples", "models", "iris")
@@ -169,6 +169,9 @@ def test_openblas_runs_kernels_this_cpu_supports():
         core = re.search(r"OpenBLAS kernels: (\w+)", s.log()).group(1)
         if "avx2" in flags and "fma" in flags and "OPENBLAS_CORETYPE" not in os.environ:
             assert core not in GENERIC_BLAS_CORES, s.log()
+        # Started again or not, the process keeps its name (ps, top, pgrep).
+        with open(f"/proc/{s.proc.pid}/comm") as f:
+            assert f.read().strip() == os.path.basename(BIN)[:15]
         reply = s.post("/mlp", {"inputs": [[0.5, -1.0, 2.0, 0.25]]})
         assert reply.status == 200, reply
 
