@@ -19,15 +19,18 @@ std::string blas_core() {
   return core;
 }
 
-std::string better_blas_core() {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr)
-    return "";
+bool is_generic_blas_core(const std::string& core) {
   // OpenBLAS's pre-AVX2 x86-64 cores: what it falls back to on a CPU model it does not know.
   static const char* generic[] = {"prescott", "core2", "penryn", "dunnington", "nehalem",
                                   "atom", "sandybridge", "unknown", ""};
-  auto core = blas_core();
-  if (std::none_of(std::begin(generic), std::end(generic),
-                   [&](const char* g) { return core == g; }))
+  return std::any_of(std::begin(generic), std::end(generic),
+                     [&](const char* g) { return core == g; });
+}
+
+std::string better_blas_core() {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr)
+    return "";
+  if (!is_generic_blas_core(blas_core()))
     return "";
   __builtin_cpu_init();
   // __builtin_cpu_supports also checks that the OS saves the registers (XGETBV).

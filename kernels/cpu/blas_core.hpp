@@ -15,6 +15,9 @@ namespace kernels::cpu {
 /// The OpenBLAS core in use, lower case ("haswell", "skylakex", "prescott", ...).
 std::string blas_core();
 
+/// One of OpenBLAS's pre-AVX2 cores ("prescott", "nehalem", "sandybridge", ...).
+bool is_generic_blas_core(const std::string& core);
+
 /// The OPENBLAS_CORETYPE this CPU can run when OpenBLAS fell back to a generic core although
 /// the CPU has AVX2/FMA or AVX-512 ("SkylakeX" or "Haswell"); "" when the core in use is fine or
 /// OPENBLAS_CORETYPE is set already (by the user, or by us before executing again).

@@ -34,10 +34,15 @@ TEST_CASE("better_blas_core proposes a core only when OpenBLAS runs a generic on
   auto better = better_blas_core();
   __builtin_cpu_init();
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  bool generic = core == "prescott" || core == "core2" || core == "penryn"
-                 || core == "dunnington" || core == "nehalem" || core == "atom"
-                 || core == "sandybridge";
-  CHECK(better.empty() == !(generic && avx2));
+  CHECK(better.empty() == !(is_generic_blas_core(core) && avx2));
   if (!better.empty())
     CHECK((better == "SkylakeX" || better == "Haswell"));
+}
+
+TEST_CASE("the generic cores are OpenBLAS's pre-AVX2 ones") {
+  CHECK(is_generic_blas_core("prescott"));
+  CHECK(is_generic_blas_core("sandybridge"));
+  CHECK_FALSE(is_generic_blas_core("haswell"));
+  CHECK_FALSE(is_generic_blas_core("skylakex"));
+  CHECK_FALSE(is_generic_blas_core("cooperlake"));
 }
