@@ -17,10 +17,22 @@ bool replica_slot::try_acquire(uint64_t cap) {
   return false;
 }
 
-std::shared_ptr<replica_slot> direct_route::acquire() {
+std::shared_ptr<replica_slot> direct_route::acquire(view* cache) {
   if (queued_.load() != 0)
     return nullptr; // first come, first served: the router hands out the next free slot
-  auto snap = std::atomic_load(&current_);
+  std::shared_ptr<const snapshot> loaded;
+  const snapshot* snap = nullptr;
+  if (cache != nullptr) {
+    uint64_t version = version_.load(); // read before the snapshot: a newer one reloads later
+    if (cache->version_ != version || !cache->snap_) {
+      cache->version_ = version;
+      cache->snap_ = std::atomic_load(&current_);
+    }
+    snap = cache->snap_.get();
+  } else {
+    loaded = std::atomic_load(&current_);
+    snap = loaded.get();
+  }
   if (snap->replicas.empty())
     return nullptr;
   thread_local replica_chooser chooser;
@@ -55,6 +67,7 @@ void direct_route::publish(std::vector<std::shared_ptr<replica_slot>> replicas,
   next->replicas = std::move(replicas);
   next->max_ongoing = std::max<uint64_t>(1, max_ongoing);
   std::atomic_store(&current_, std::shared_ptr<const snapshot>(std::move(next)));
+  version_.fetch_add(1); // after the store: a view that sees the new version loads it
 }
 
 direct_routes& direct_routes::global() {

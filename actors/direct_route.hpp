@@ -44,13 +44,27 @@ struct replica_slot {
 };
 
 class direct_route {
+  struct snapshot;
+
 public:
   /// `router`: whom release() wakes (a weak reference: the route does not keep it alive).
   explicit direct_route(caf::actor_addr router) : router_(std::move(router)) {}
 
+  /// One caller's copy of the published replicas, reloaded only after the router publishes
+  /// again: loading the shared snapshot takes a lock (std::atomic_load of a shared_ptr, a
+  /// mutex in libstdc++) and bumps a count that every io thread shares; this does neither.
+  /// Owned and used by one thread.
+  class view {
+  private:
+    friend class direct_route;
+    uint64_t version_ = 0;
+    std::shared_ptr<const snapshot> snap_;
+  };
+
   /// Any thread: a slot on a replica for one call, or nullptr when the call must go to the
-  /// router (no replica offered, every replica at its cap, calls already waiting).
-  std::shared_ptr<replica_slot> acquire();
+  /// router (no replica offered, every replica at its cap, calls already waiting). `cache`:
+  /// the calling thread's view of this route, if it keeps one.
+  std::shared_ptr<replica_slot> acquire(view* cache = nullptr);
 
   /// Any thread: a direct call's slot is free again; wakes the router when calls wait for a
   /// slot or the replica is being retired.
@@ -80,6 +94,8 @@ private:
   std::atomic<bool> watch_releases_{false};
   std::atomic<uint64_t> direct_calls_{0};
   std::shared_ptr<const snapshot> current_ = std::make_shared<const snapshot>();
+  /// Bumped after each publish (views reload when it moved).
+  std::atomic<uint64_t> version_{1};
 };
 
 /// The direct routes of the routers of this process, by router actor id: the router registers

@@ -113,21 +113,24 @@ void http_ingress::set_tables(const apply_result& tables) {
   tables_version_.fetch_add(1);
 }
 
-std::shared_ptr<direct_route> http_ingress::direct_route_of(const caf::actor& router) const {
-  // The table changes only when a config is applied: each io thread keeps its own copy and
-  // takes the lock only after a change (two io threads taking it per request contended).
+http_ingress::direct_entry* http_ingress::direct_route_of(const caf::actor& router) const {
+  // The table changes only when a config is applied: each io thread keeps its own copy, with
+  // its view of each route, and takes the lock only after a change (two io threads taking it
+  // per request contended).
   thread_local const http_ingress* owner = nullptr;
   thread_local uint64_t seen = 0;
-  thread_local std::shared_ptr<const direct_table> table;
+  thread_local std::vector<direct_entry> table;
   if (owner != this || seen != tables_version_.load()) {
     std::lock_guard<std::mutex> guard(routes_mtx_);
     owner = this;
     seen = tables_version_.load();
-    table = direct_;
+    table.clear();
+    for (auto& [id, route] : *direct_)
+      table.push_back(direct_entry{id, route, {}});
   }
-  for (auto& [id, route] : *table)
-    if (id == router.id())
-      return route;
+  for (auto& entry : table)
+    if (entry.router == router.id())
+      return &entry;
   return nullptr;
 }
 
@@ -228,9 +231,9 @@ void http_ingress::call_router(const exchange_ptr& ex, const caf::actor& router,
     call.deadline_ns = steady_now_ns() + budget.count();
     timeout = caf::duration{std::chrono::duration_cast<std::chrono::microseconds>(budget)};
   }
-  if (auto route = direct_route_of(router))
-    if (auto slot = route->acquire()) {
-      call_direct(ex, router, std::move(route), std::move(slot), std::move(call), on_error);
+  if (auto* direct = direct_route_of(router))
+    if (auto slot = direct->route->acquire(&direct->view)) {
+      call_direct(ex, router, direct->route, std::move(slot), std::move(call), on_error);
       return;
     }
   call_via_router(ex, router, std::move(call), on_error, timeout);

@@ -93,8 +93,15 @@ private:
                    call_request call, const error_writer& on_error);
   void reply_with(const exchange_ptr& ex, call_reply& reply);
   void reply_with(const exchange_ptr& ex, const caf::error& err, const error_writer& on_error);
-  /// The direct route of `router`, or nullptr (another process's router, or not known yet).
-  std::shared_ptr<direct_route> direct_route_of(const caf::actor& router) const;
+  /// An io thread's entry for a direct route.
+  struct direct_entry {
+    caf::actor_id router = 0;
+    std::shared_ptr<direct_route> route;
+    direct_route::view view;
+  };
+  /// The calling io thread's entry for `router`'s direct route, or nullptr (another process's
+  /// router, or not known yet).
+  direct_entry* direct_route_of(const caf::actor& router) const;
 
   // v2 (http/v2_routes.cpp).
   bool handle_v2(const exchange_ptr& ex);

@@ -16,6 +16,8 @@ io_bridge::io_bridge(caf::actor_config& cfg, boost::asio::io_context* io)
 }
 
 void io_bridge::enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit*) {
+  if (stopped_.load())
+    return; // its io thread ends too: nothing would run the message, and its io_context goes
   // The strong reference keeps the actor alive while the message waits in the io_context.
   boost::asio::post(*io_, [self = caf::strong_actor_ptr{ctrl()}, ptr = std::move(ptr)]() mutable {
     auto* bridge = static_cast<io_bridge*>(caf::actor_cast<caf::abstract_actor*>(self));

@@ -12,6 +12,7 @@
 // Accessed only from its io thread, except enqueue (any thread).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -81,7 +82,8 @@ private:
 
   boost::asio::io_context* io_;
   caf::scoped_execution_unit unit_;
-  bool stopped_ = false;
+  /// Set on the io thread by stop(); read by enqueue (any thread).
+  std::atomic<bool> stopped_{false};
   uint64_t next_watch_ = 0;
   /// Watched calls by target; a target stays (monitored) until its down_msg.
   std::map<caf::actor_addr, std::map<uint64_t, std::function<void()>>> watched_;

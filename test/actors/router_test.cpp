@@ -696,3 +696,39 @@ TEST_CASE_FIXTURE(actor_fixture, "a closing router offers no direct route and qu
   CHECK(serve::direct_routes::global().find(router.id()) == nullptr);
   stop_all(self, replica);
 }
+
+TEST_CASE_FIXTURE(actor_fixture, "a caller's view of the direct route follows every replica set the router "
+          "publishes") {
+  auto log = std::make_shared<call_log>();
+  auto old_replica = sys.spawn(echo_replica, "old", log);
+  auto new_replica = sys.spawn(echo_replica, "new", log);
+  auto routed = router_with_direct_route(sys, self, {old_replica}, 1);
+  auto router = routed.first;
+  auto direct = routed.second;
+  {
+    serve::direct_route::view view;
+    auto slot = direct->acquire(&view);
+    REQUIRE(slot != nullptr);
+    CHECK(slot->handle == caf::actor_cast<serve::call_target_actor>(old_replica));
+    CHECK(direct->acquire(&view) == nullptr); // the cached replica is at its cap of 1
+    direct->release(*slot);
+
+    self->send(router, serve::update_atom::value, make_set({new_replica}, 1));
+    status_of(self, router);
+    auto next = direct->acquire(&view); // reloaded: the old replica is not offered any more
+    REQUIRE(next != nullptr);
+    CHECK(next->handle == caf::actor_cast<serve::call_target_actor>(new_replica));
+    direct->release(*next);
+
+    auto closing = make_set({new_replica}, 1);
+    closing.closing = true;
+    self->monitor(router);
+    self->send(router, serve::update_atom::value, closing);
+    bool quit = false; // nothing in flight: the closing router withdraws its route and quits
+    self->receive([&](caf::down_msg& dm) { quit = dm.source == router.address(); },
+                  caf::after(2s) >> [] {});
+    CHECK(quit);
+    CHECK(direct->acquire(&view) == nullptr);
+  }
+  stop_all(self, router, old_replica, new_replica);
+}
