@@ -6,6 +6,7 @@ load (every request sent gets exactly one reply; in-flight ones fail at once wit
 heartbeat detection of a stopped worker, token refusal, no orphaned replicas after the head
 dies, and TLS between nodes.
 """
+import atexit
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ class Node:
         self.output = []
         self._lock = threading.Lock()
         self._tmp = tempfile.mkdtemp(prefix=f"actorserve-node-{name}-")
+        # Also when a test stops the node without leaving a `with` block.
+        atexit.register(shutil.rmtree, self._tmp, ignore_errors=True)
 
     @property
     def address(self):
@@ -96,12 +99,16 @@ class Node:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+# The heads' token files, in one folder removed when the tests end.
+TOKEN_DIR = tempfile.mkdtemp(prefix="actorserve-head-token-")
+atexit.register(shutil.rmtree, TOKEN_DIR, ignore_errors=True)
+
+
 def head_config(nodes, *apps, token=TOKEN, **cluster):
     cfg = config(*apps)
     cfg["nodes"] = [{"name": n.name, "address": n.address} for n in nodes]
-    token_dir = tempfile.mkdtemp(prefix="actorserve-head-token-")
-    path = os.path.join(token_dir, "token")
-    with open(path, "w") as f:
+    fd, path = tempfile.mkstemp(prefix="token-", dir=TOKEN_DIR)
+    with os.fdopen(fd, "w") as f:
         f.write(token)
     cfg["cluster"] = dict({"token_file": path, "heartbeat_interval_s": 0.3,
                            "heartbeat_timeout_s": 1.5, "reconnect_interval_s": 0.3}, **cluster)
