@@ -11,6 +11,7 @@ affects all alike:
 Closed loop with wrk, keep-alive, at the concurrencies in LOADS; then one open-loop run per
 server with `actorserve bench --rate`. See scripts/bench-core for the environment variables.
 """
+import atexit
 import json
 import os
 import re
@@ -180,7 +181,9 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # wrk and the servers inherit it
 
-    config = os.path.join(tempfile.mkdtemp(prefix="bench-core-"), "basics.json")
+    config_dir = tempfile.mkdtemp(prefix="bench-core-")
+    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
+    config = os.path.join(config_dir, "basics.json")
     with open(BASICS_CONFIG) as f:
         cfg = json.load(f)
     cfg.setdefault("http_options", {})["io_threads"] = io_threads

@@ -222,11 +222,11 @@ seen["download_uri"] = client.get_model_version_download_uri(name, by_alias.vers
 logged = client.get_logged_model(by_alias.model_id)
 seen["logged_model"] = {"artifact_location": logged.artifact_location,
                         "status": str(logged.status), "experiment_id": logged.experiment_id}
-dst = tempfile.mkdtemp(prefix="mlflow-download-")
-path = mlflow.artifacts.download_artifacts(f"models:/{name}@{alias}", dst_path=dst)
-seen["downloaded"] = sorted(os.listdir(path))
-with open(os.path.join(path, "labels.json")) as f:
-    seen["labels"] = json.load(f)
+with tempfile.TemporaryDirectory(prefix="mlflow-download-") as dst:
+    path = mlflow.artifacts.download_artifacts(f"models:/{name}@{alias}", dst_path=dst)
+    seen["downloaded"] = sorted(os.listdir(path))
+    with open(os.path.join(path, "labels.json")) as f:
+        seen["labels"] = json.load(f)
 try:
     import numpy as np
     import onnxruntime  # noqa: F401  (mlflow.onnx's pyfunc needs it)
