@@ -1,6 +1,5 @@
 #include "actors/router.hpp"
 
-#include <deque>
 #include <map>
 #include <set>
 #include <random>
@@ -9,6 +8,7 @@
 
 #include "actors/call_context.hpp"
 #include "actors/direct_route.hpp"
+#include "libserve/call_ledger.hpp"
 #include "libserve/metrics.hpp"
 #include "libserve/replica_chooser.hpp"
 
@@ -43,16 +43,17 @@ struct queued_call {
 };
 
 /// A call sent to a replica. `call` shares the request with the replica (local) or keeps it
-/// (remote), for a re-route if the replica stops before starting it; `answered` is set when the
-/// router answered the caller itself (timeout, dead replica) - the call still counts against
-/// its replica until the replica answers or goes down.
+/// (remote), for a re-route if the replica stops before starting it. When the router answers
+/// the caller itself (timeout, dead replica) the call still counts against its replica until
+/// the replica answers or goes down (call_ledger's `answered`).
 struct call_slot {
   local_call call;
   std::shared_ptr<replica_slot> replica;
   reply_promise promise;
-  int64_t sent_ns = 0;
-  bool answered = false;
 };
+
+/// Calls waiting and calls on replicas (by replica address: actor ids repeat across nodes).
+using router_ledger = call_ledger<queued_call, call_slot, caf::actor_addr>;
 
 struct queue_gauges {
   metrics::gauge queued, pending;
@@ -70,12 +71,9 @@ struct queue_gauges {
 struct router_state {
   router_options opts;
   std::vector<replica_entry> replicas;
-  std::deque<queued_call> queue;
-  /// Calls on replicas, by replica address (actor ids repeat across nodes) and call number:
-  /// failed here if the replica dies.
-  std::map<caf::actor_addr, std::map<uint64_t, call_slot>> in_flight;
+  /// The wait queue and the calls on replicas (failed here if their replica dies).
+  router_ledger calls{std::chrono::duration_cast<std::chrono::nanoseconds>(max_call_wait).count()};
   bool sweep_armed = false;
-  uint64_t next_call = 0;
   uint64_t max_ongoing = 5;
   int64_t max_queued = -1;
   uint64_t total = 0;
@@ -106,9 +104,9 @@ using router_pointer = router_actor::stateful_pointer<router_state>;
 /// Brings the queue gauges and the direct callers' view of the queue up to date; called after
 /// every message.
 void report_queue(router_state& st) {
-  st.direct->set_queued(st.queue.size());
-  if (static_cast<int64_t>(st.queue.size()) != st.gauges->reported)
-    st.gauges->report(st.queue.size());
+  st.direct->set_queued(st.calls.waiting());
+  if (static_cast<int64_t>(st.calls.waiting()) != st.gauges->reported)
+    st.gauges->report(st.calls.waiting());
 }
 
 /// Offers the replicas to direct callers: all of them when every one is in this process and the
@@ -188,7 +186,7 @@ void drain_queue(router_pointer self);
 /// A closing router quits once nothing is in flight, its own calls and direct ones.
 void quit_if_closed(router_pointer self) {
   auto& st = self->state;
-  if (!st.closing || !st.in_flight.empty() || !st.queue.empty())
+  if (!st.closing || !st.calls.idle())
     return;
   for (auto& r : st.replicas)
     if (r.slot->in_flight.load() != 0)
@@ -208,20 +206,13 @@ caf::error unavailable_error(router_pointer self) {
 
 /// Forgets a finished call and returns its slot; nullopt when it is gone (its replica went down
 /// and the call was failed).
-std::optional<call_slot> finish_call(router_pointer self, const caf::actor_addr& replica,
-                                     uint64_t call_no) {
+std::optional<router_ledger::running_call>
+finish_call(router_pointer self, const caf::actor_addr& replica, uint64_t call_no) {
   auto& st = self->state;
-  auto i = st.in_flight.find(replica);
-  if (i == st.in_flight.end())
+  auto slot = st.calls.finish(replica, call_no);
+  if (!slot)
     return std::nullopt;
-  auto j = i->second.find(call_no);
-  if (j == i->second.end())
-    return std::nullopt;
-  std::optional<call_slot> slot{std::move(j->second)};
-  i->second.erase(j);
-  if (i->second.empty())
-    st.in_flight.erase(i);
-  slot->replica->in_flight.fetch_sub(1);
+  slot->call.replica->in_flight.fetch_sub(1);
   stop_idle_retired(self);
   quit_if_closed(self);
   return slot;
@@ -229,7 +220,7 @@ std::optional<call_slot> finish_call(router_pointer self, const caf::actor_addr&
 
 void arm_sweep(router_pointer self) {
   auto& st = self->state;
-  if (!st.sweep_armed && (!st.in_flight.empty() || !st.queue.empty())) {
+  if (!st.sweep_armed && !st.calls.idle()) {
     st.sweep_armed = true;
     self->delayed_send(self, sweep_period, flush_atom::value);
   }
@@ -240,25 +231,14 @@ void arm_sweep(router_pointer self) {
 void sweep(router_pointer self) {
   auto& st = self->state;
   st.sweep_armed = false;
-  auto now = steady_now_ns();
-  auto max_wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(max_call_wait).count();
-  for (auto& [_, calls] : st.in_flight)
-    for (auto& [__, slot] : calls) {
-      int64_t deadline_ns = slot.call.peek().deadline_ns; // the field is never moved out
-      bool expired = deadline_ns != 0 ? deadline_ns <= now : now - slot.sent_ns >= max_wait_ns;
-      if (expired && !slot.answered) {
-        slot.answered = true;
-        slot.promise.deliver(make_error(errc::request_timeout, "request timed out on its replica"));
-      }
-    }
-  for (auto i = st.queue.begin(); i != st.queue.end();) {
-    if (past_deadline(i->req)) {
-      i->promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
-      i = st.queue.erase(i);
-    } else {
-      ++i;
-    }
-  }
+  st.calls.expire(
+    steady_now_ns(),
+    [](queued_call&& qc) {
+      qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
+    },
+    [](call_slot& slot) {
+      slot.promise.deliver(make_error(errc::request_timeout, "request timed out on its replica"));
+    });
   arm_sweep(self);
 }
 
@@ -268,12 +248,12 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
   auto& entry = st.replicas[index];
   auto handle = entry.handle();
   auto replica = handle.address();
-  auto call_no = st.next_call++;
   bool remote = handle.node() != self->node();
-  auto timeout = call_timeout(qc.req.deadline_ns, remote);
+  auto deadline_ns = qc.req.deadline_ns;
+  auto timeout = call_timeout(deadline_ns, remote);
   local_call call{std::move(qc.req)};
-  st.in_flight[replica].emplace(call_no, call_slot{call, entry.slot, std::move(qc.promise),
-                                                   steady_now_ns()});
+  auto call_no = st.calls.start(replica, call_slot{call, entry.slot, std::move(qc.promise)},
+                                deadline_ns, steady_now_ns());
   arm_sweep(self);
   // A replica here takes the request from the shared call, which stays ours until then; one on
   // another node gets its own copy (it is serialized anyway).
@@ -282,15 +262,16 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
   std::move(sent)
     .then(
       [self, replica, call_no](call_reply& reply) {
-        auto slot = finish_call(self, replica, call_no);
-        if (slot && !slot->answered)
-          slot->promise.deliver(std::move(reply));
+        auto done = finish_call(self, replica, call_no);
+        if (done && !done->answered)
+          done->call.promise.deliver(std::move(reply));
         drain_queue(self);
       },
       [self, replica, call_no](caf::error& err) {
-        auto slot = finish_call(self, replica, call_no);
-        if (!slot || slot->answered)
+        auto done = finish_call(self, replica, call_no);
+        if (!done || done->answered)
           return;
+        auto slot = &done->call;
         if (err == caf::sec::request_receiver_down && !slot->call.taken()
             && slot->call.peek().reroutes < max_reroutes) {
           // The bounce proves the replica is gone: stop offering it before its down_msg comes.
@@ -320,46 +301,39 @@ void route(router_pointer self, queued_call qc, bool first_in_line) {
     qc.promise.deliver(unavailable_error(self));
     return;
   }
-  if (st.queue.empty() || first_in_line)
+  if (st.calls.waiting() == 0 || first_in_line)
     if (auto index = acquire_replica(self)) {
       dispatch(self, *index, std::move(qc));
       return;
     }
   if (!first_in_line && st.max_queued >= 0
-      && st.queue.size() >= static_cast<size_t>(st.max_queued)) {
+      && st.calls.waiting() >= static_cast<size_t>(st.max_queued)) {
     ++st.rejected;
     qc.promise.deliver(make_error(
       errc::unavailable, "Request dropped due to backpressure (num_queued_requests="
-                           + std::to_string(st.queue.size())
+                           + std::to_string(st.calls.waiting())
                            + ", max_queued_requests=" + std::to_string(st.max_queued) + ")."));
     return;
   }
-  if (first_in_line)
-    st.queue.push_front(std::move(qc));
-  else
-    st.queue.push_back(std::move(qc));
+  auto deadline_ns = qc.req.deadline_ns;
+  st.calls.wait(std::move(qc), deadline_ns, first_in_line);
   arm_sweep(self);
   // Direct callers must see the queue before we look again for a slot one of them freed
   // meanwhile (see direct_route.hpp): otherwise the call could wait beside a free replica.
-  st.direct->set_queued(st.queue.size());
+  st.direct->set_queued(st.calls.waiting());
   drain_queue(self);
 }
 
 void drain_queue(router_pointer self) {
   auto& st = self->state;
-  while (!st.queue.empty()) {
-    if (past_deadline(st.queue.front().req)) {
-      st.queue.front().promise.deliver(
-        make_error(errc::request_timeout, "request timed out while queued"));
-      st.queue.pop_front();
-      continue;
-    }
+  auto expired = [](queued_call&& qc) {
+    qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
+  };
+  while (st.calls.next_waiting(steady_now_ns, expired) != nullptr) {
     auto index = acquire_replica(self);
     if (!index)
       break;
-    auto qc = std::move(st.queue.front());
-    st.queue.pop_front();
-    dispatch(self, *index, std::move(qc));
+    dispatch(self, *index, st.calls.take_next());
   }
   report_queue(st); // also runs from replies, outside the behavior's handlers
 }
@@ -402,9 +376,8 @@ void update_replicas(router_pointer self, replica_set& set) {
   publish_direct(self);
   stop_idle_retired(self);
   if (st.replicas.empty() && (st.closing || !st.unavailable_reason.empty())) {
-    for (auto& qc : st.queue)
-      qc.promise.deliver(unavailable_error(self));
-    st.queue.clear();
+    auto unavailable = unavailable_error(self);
+    st.calls.take_all_waiting([&](queued_call&& qc) { qc.promise.deliver(unavailable); });
   }
   drain_queue(self);
   quit_if_closed(self);
@@ -428,7 +401,7 @@ void on_replica_down(router_pointer self, const caf::down_msg& dm) {
   seen.erase(std::remove_if(seen.begin(), seen.end(),
                             [&](const call_target_actor& r) { return r.address() == id; }),
              seen.end());
-  if (st.in_flight.count(id) == 0) {
+  if (!st.calls.running_on(id)) {
     quit_if_closed(self);
     return;
   }
@@ -473,15 +446,10 @@ void fail_node(router_pointer self, const caf::node_id& nid, const std::string& 
 /// Fails the calls still open on a replica that went down bounce_grace ago.
 void reap_replica(router_pointer self, const caf::actor_addr& id, const caf::error& reason) {
   auto& st = self->state;
-  auto i = st.in_flight.find(id);
-  if (i == st.in_flight.end())
-    return;
-  auto calls = std::move(i->second);
-  st.in_flight.erase(i);
-  for (auto& [_, slot] : calls) {
-    slot.replica->in_flight.fetch_sub(1);
-    if (!slot.answered)
-      slot.promise.deliver(reason);
+  for (auto& lost : st.calls.take_running_on(id)) {
+    lost.call.replica->in_flight.fetch_sub(1);
+    if (!lost.answered)
+      lost.call.promise.deliver(reason);
   }
   quit_if_closed(self);
 }
@@ -540,7 +508,7 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
     [=](status_atom) -> router_status {
       auto& st = self->state;
       router_status out;
-      out.queued = st.queue.size();
+      out.queued = st.calls.waiting();
       out.total_requests = st.total + st.direct->direct_calls();
       out.rejected = st.rejected;
       for (auto& r : st.replicas) {
@@ -552,16 +520,12 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
     [=](abort_atom) {
       auto& st = self->state;
       auto shutting_down = make_error(errc::unavailable, "the server is shutting down");
-      for (auto& qc : st.queue)
-        qc.promise.deliver(shutting_down);
-      st.queue.clear();
-      for (auto& [_, calls] : st.in_flight)
-        for (auto& [__, slot] : calls) {
-          slot.replica->in_flight.fetch_sub(1);
-          if (!slot.answered)
-            slot.promise.deliver(shutting_down);
-        }
-      st.in_flight.clear();
+      st.calls.take_all_waiting([&](queued_call&& qc) { qc.promise.deliver(shutting_down); });
+      st.calls.take_all_running([&](router_ledger::running_call&& lost) {
+        lost.call.replica->in_flight.fetch_sub(1);
+        if (!lost.answered)
+          lost.call.promise.deliver(shutting_down);
+      });
       report_queue(st);
       quit_if_closed(self);
     },
