@@ -206,13 +206,9 @@ void replica_start_failed(controller_pointer self, const std::string& app_name,
   check_pending(self);
 }
 
-/// Starts one replica on the node placement picks. False when no node of the deployment's
-/// placement is up (the deployment's placement_message says so).
-static bool start_replica(controller_pointer self, application_record& app,
-                          deployment_record& dep) {
-  auto node = choose_node(self, dep);
-  if (!node)
-    return false;
+/// Starts one replica on `node`.
+static void start_replica(controller_pointer self, application_record& app,
+                          deployment_record& dep, const std::string& node) {
   replica_options opts;
   opts.exec.application = app.cfg.name;
   opts.exec.deployment = dep.cfg.name;
@@ -233,14 +229,13 @@ static bool start_replica(controller_pointer self, application_record& app,
   rec.id = opts.exec.replica_id;
   rec.start_time_s = wall_clock_s();
   rec.generation = dep.generation;
-  rec.node = *node;
+  rec.node = node;
   dep.replicas.push_back(rec);
   if (rec.node != "head") {
     start_remote_replica(self, app, dep, rec, opts);
-    return true;
+    return;
   }
   attach_replica(self, app.cfg.name, dep.cfg.name, rec.id, spawn_replica(self->system(), opts));
-  return true;
 }
 
 /// Takes a replica out of service. A running one is retired by its router (which stops it once
@@ -252,78 +247,23 @@ static void stop_replica(controller_pointer self, replica_record& rec) {
   rec.phase = replica_phase::stopping;
 }
 
-/// Replicas of the current code per usable node of `dep`'s placement (starting ones included).
-static std::map<std::string, size_t> replicas_per_node(controller_pointer self,
-                                                       const deployment_record& dep) {
-  std::map<std::string, size_t> counts;
-  for (auto& node : usable_nodes(self, dep))
-    counts[node] = 0;
-  for (auto& r : dep.replicas)
-    if (r.generation == dep.generation && r.phase != replica_phase::stopping
-        && counts.count(r.node) > 0)
-      ++counts[r.node];
-  return counts;
-}
-
-static bool any_starting(const deployment_record& dep) {
-  for (auto& r : dep.replicas)
-    if (r.generation == dep.generation && r.phase == replica_phase::starting)
-      return true;
-  return false;
-}
-
-/// One replica too many: stop the newest on the node with the most (a starting one first).
-static void stop_one_extra(controller_pointer self, deployment_record& dep) {
-  auto counts = replicas_per_node(self, dep);
-  replica_record* victim = nullptr;
-  size_t victim_count = 0;
-  for (auto i = dep.replicas.rbegin(); i != dep.replicas.rend(); ++i) {
-    if (i->generation != dep.generation || i->phase == replica_phase::stopping)
-      continue;
-    auto c = counts.count(i->node) ? counts[i->node] : SIZE_MAX; // on a node it may not use
-    bool better = !victim || c > victim_count
-                  || (c == victim_count && i->phase == replica_phase::starting
-                      && victim->phase != replica_phase::starting);
-    if (better) {
-      victim = &*i;
-      victim_count = c;
-    }
-  }
-  if (victim)
-    stop_replica(self, *victim);
-}
-
 /// Makes the replicas match the target: starts missing ones, stops extra ones, and retires the
 /// old generation once the new one is whole. Then publishes the serving set.
 void reconcile(controller_pointer self, application_record& app, deployment_record& dep) {
   if (!dep.failure.empty() || self->state.draining)
     return;
-  auto target = dep.target_replicas();
-  while (dep.active_current() < target)
-    if (!start_replica(self, app, dep))
-      break;
-  if (dep.active_current() >= target)
-    dep.placement_message.clear();
-  // A node that (re)joined takes replicas again: while the usable nodes differ by two or more,
-  // start one on the emptiest; the extra one is stopped on the fullest once it runs.
-  if (dep.active_current() == target && target > 0 && !any_starting(dep)) {
-    auto counts = replicas_per_node(self, dep);
-    size_t lo = SIZE_MAX, hi = 0;
-    for (auto& [_, n] : counts) {
-      lo = std::min(lo, n);
-      hi = std::max(hi, n);
-    }
-    if (!counts.empty() && hi >= lo + 2)
-      start_replica(self, app, dep);
-  }
-  // Stop extra replicas (fewer wanted, or a rebalance) once none is starting, so capacity never
-  // dips below the target while a replacement loads.
-  if (!any_starting(dep)) {
-    size_t guard = dep.replicas.size();
-    while (dep.active_current() > target && guard-- > 0)
-      stop_one_extra(self, dep);
-  }
-  bool whole = dep.running_current() == target;
+  // What to start and stop: libserve/replica_plan.hpp.
+  std::vector<replica_view> views;
+  for (auto& r : dep.replicas)
+    views.push_back(replica_view{r.id, r.generation, r.phase, r.node});
+  auto plan = plan_replicas(views, dep.generation, dep.target_replicas(), usable_nodes(self, dep));
+  for (auto& node : plan.start_on)
+    start_replica(self, app, dep, node);
+  dep.placement_message = plan.unplaced > 0 ? placement_wait_message(self, dep, plan.unplaced) : "";
+  for (auto& id : plan.stop)
+    if (auto* r = find_replica(dep, id))
+      stop_replica(self, *r); // extra ones, and old code once the new generation serves
+  bool whole = plan.whole;
   if (whole && !dep.rolling_to.empty() && dep.serving_version() == dep.rolling_to) {
     log_line(app.cfg.name + "/" + dep.cfg.name + ": now serving version " + dep.rolling_to);
     dep.rolling_to.clear();
@@ -331,10 +271,6 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
     dep.backoff_s = 0;
     dep.registry_message.clear();
   }
-  for (auto& r : dep.replicas)
-    if (r.generation != dep.generation && r.phase != replica_phase::stopping
-        && (whole || r.phase == replica_phase::starting))
-      stop_replica(self, r); // old code: stop once the new generation serves
   if (whole && !dep.has_old_generation())
     dep.recovering = false;
   publish_replicas(self, dep);

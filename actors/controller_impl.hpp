@@ -70,9 +70,9 @@ void replica_start_failed(controller_pointer self, const std::string& app_name,
 std::optional<std::string> update_nodes(controller_pointer self, const serve_config& config);
 /// Whether every configured node has reported once.
 bool nodes_settled(controller_pointer self);
-/// Where the next replica of `dep` goes: the usable node of its placement with the fewest
-/// replicas of it; nullopt when none is up (placement_message then says why).
-std::optional<std::string> choose_node(controller_pointer self, deployment_record& dep);
+/// Why `waiting` replicas of `dep` have no node: each node of its placement and why it is down.
+std::string placement_wait_message(controller_pointer self, const deployment_record& dep,
+                                   size_t waiting);
 /// Nodes `dep` may use that are up now (with "head"), in placement order.
 std::vector<std::string> usable_nodes(controller_pointer self, const deployment_record& dep);
 /// Starts the replica of `rec` (already in dep.replicas) on node `rec.node`.

@@ -127,31 +127,18 @@ std::vector<std::string> usable_nodes(controller_pointer self, const deployment_
   return out;
 }
 
-std::optional<std::string> choose_node(controller_pointer self, deployment_record& dep) {
-  auto usable = usable_nodes(self, dep);
-  if (usable.empty()) {
-    std::string why;
-    for (auto& n : placement_of(self, dep)) {
-      auto i = self->state.nodes.find(n);
-      why += (why.empty() ? "" : "; ") + n
-             + (i == self->state.nodes.end() || i->second.reason.empty()
-                  ? std::string(" is not up")
-                  : ": " + i->second.reason);
-    }
-    dep.placement_message = "no node of its placement is up (" + why + "); "
-                            + std::to_string(dep.target_replicas() - dep.active_current())
-                            + " replica(s) wait for one to join";
-    return std::nullopt;
+std::string placement_wait_message(controller_pointer self, const deployment_record& dep,
+                                   size_t waiting) {
+  std::string why;
+  for (auto& n : placement_of(self, dep)) {
+    auto i = self->state.nodes.find(n);
+    why += (why.empty() ? "" : "; ") + n
+           + (i == self->state.nodes.end() || i->second.reason.empty()
+                ? std::string(" is not up")
+                : ": " + i->second.reason);
   }
-  std::map<std::string, size_t> counts;
-  for (auto& r : dep.replicas)
-    if (r.generation == dep.generation && r.phase != replica_phase::stopping)
-      ++counts[r.node];
-  std::string best = usable.front();
-  for (auto& n : usable)
-    if (counts[n] < counts[best])
-      best = n;
-  return best;
+  return "no node of its placement is up (" + why + "); " + std::to_string(waiting)
+         + " replica(s) wait for one to join";
 }
 
 void start_remote_replica(controller_pointer self, application_record& app, deployment_record& dep,

@@ -12,11 +12,9 @@
 #include "actors/call_context.hpp"
 #include "actors/interfaces.hpp"
 #include "libserve/config.hpp"
+#include "libserve/replica_plan.hpp"
 
 namespace serve {
-
-/// Ray Serve's replica states.
-enum class replica_phase { starting, running, stopping };
 
 struct replica_record {
   replica_actor handle;
