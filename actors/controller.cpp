@@ -65,13 +65,10 @@ static void abandon_registry_roll(controller_pointer self, application_record& a
   auto version = dep.rolling_to;
   dep.rolling_to.clear();
   dep.generation = dep.generation_before_roll;
-  dep.failed_version = version;
-  dep.backoff_s = std::min(300.0, dep.backoff_s > 0 ? dep.backoff_s * 2
-                                                    : std::max(1.0, dep.cfg.model.poll_interval_s));
-  dep.retry_at_s = wall_clock_s() + dep.backoff_s;
+  double delay_s = dep.backoff.failed(version, wall_clock_s(), dep.cfg.model.poll_interval_s);
   dep.registry_message = "version " + version + " of " + dep.cfg.model.uri + " failed to load ("
                          + reason + "); still serving version " + dep.serving_version()
-                         + "; next try in " + std::to_string(static_cast<int>(dep.backoff_s))
+                         + "; next try in " + std::to_string(static_cast<int>(delay_s))
                          + " s";
   log_line(app.cfg.name + "/" + dep.cfg.name + ": " + dep.registry_message);
   reconcile(self, app, dep);
@@ -96,11 +93,11 @@ static void on_registry_version(controller_pointer self, const registry_version&
       || serving.empty()) // not serving yet: the replicas starting resolve the URI themselves
     return;
   if (report.version == serving) {
-    if (dep.failed_version.empty() || dep.failed_version == serving)
+    if (dep.backoff.failed_version().empty() || dep.backoff.failed_version() == serving)
       dep.registry_message.clear();
     return;
   }
-  if (report.version == dep.failed_version && wall_clock_s() < dep.retry_at_s)
+  if (!dep.backoff.may_try(report.version, wall_clock_s()))
     return;
   log_line(a->second.cfg.name + "/" + dep.cfg.name + ": " + dep.cfg.model.uri + " is now version "
            + report.version + " (serving " + serving + "); rolling");
@@ -267,8 +264,7 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
   if (whole && !dep.rolling_to.empty() && dep.serving_version() == dep.rolling_to) {
     log_line(app.cfg.name + "/" + dep.cfg.name + ": now serving version " + dep.rolling_to);
     dep.rolling_to.clear();
-    dep.failed_version.clear();
-    dep.backoff_s = 0;
+    dep.backoff.reset();
     dep.registry_message.clear();
   }
   if (whole && !dep.has_old_generation())

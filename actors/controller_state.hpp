@@ -55,9 +55,7 @@ struct deployment_record {
   /// The generation that served before the roll (restored when the new version fails).
   uint64_t generation_before_roll = 0;
   /// A version that failed to load, and when to try it again (wall clock s, doubling backoff).
-  std::string failed_version;
-  double retry_at_s = 0;
-  double backoff_s = 0;
+  version_backoff backoff;
   /// Why the registry's current version is not serving (unreachable, failed to load), or "".
   std::string registry_message;
   /// Why replicas are missing for want of a node to place them on, or "".

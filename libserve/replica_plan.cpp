@@ -93,6 +93,20 @@ struct simulation {
 
 } // namespace
 
+double version_backoff::failed(const std::string& version, double now_s, double first_delay_s) {
+  constexpr double max_delay_s = 300;
+  failed_ = version;
+  delay_s_ = std::min(max_delay_s, delay_s_ > 0 ? delay_s_ * 2 : std::max(1.0, first_delay_s));
+  retry_at_s_ = now_s + delay_s_;
+  return delay_s_;
+}
+
+void version_backoff::reset() {
+  failed_.clear();
+  retry_at_s_ = 0;
+  delay_s_ = 0;
+}
+
 replica_plan plan_replicas(const std::vector<replica_view>& replicas, uint64_t generation,
                            size_t target, const std::vector<std::string>& usable) {
   replica_plan plan;

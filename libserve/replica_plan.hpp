@@ -48,6 +48,28 @@ struct replica_plan {
   bool whole = false;
 };
 
+/// A model version that failed to load in a registry roll, and when it may be tried again:
+/// the delay starts at the registry's poll interval (at least 1 s) and doubles with each
+/// failure, up to 5 minutes; a version that serves resets it. Time (s) is passed in.
+class version_backoff {
+public:
+  /// `version` failed at `now_s`; returns the delay before it may be tried again.
+  double failed(const std::string& version, double now_s, double first_delay_s);
+  /// Whether a roll to `version` may start at `now_s`.
+  bool may_try(const std::string& version, double now_s) const {
+    return version != failed_ || now_s >= retry_at_s_;
+  }
+  /// The version that failed last, or "".
+  const std::string& failed_version() const { return failed_; }
+  /// A version serves: the next failure starts from the first delay again.
+  void reset();
+
+private:
+  std::string failed_;
+  double retry_at_s_ = 0;
+  double delay_s_ = 0;
+};
+
 /// The plan for `replicas` (every replica of the deployment, any generation), `generation`
 /// being the current code, `target` the replicas wanted and `usable` the nodes of its placement
 /// that are up, in placement order.

@@ -100,3 +100,24 @@ TEST_CASE("stopping replicas count for nothing; a target of 0 stops everything")
   CHECK(plan.stop == strings{"b", "a"});
   CHECK(plan.whole);
 }
+
+TEST_CASE("a failed version is tried again after a delay that doubles up to 5 minutes, and a "
+          "version that serves resets it") {
+  serve::version_backoff b;
+  CHECK(b.may_try("3", 0));
+  CHECK(b.failed("3", 100, 0.5) == 1); // at least 1 s
+  CHECK(b.failed_version() == "3");
+  CHECK_FALSE(b.may_try("3", 100.5));
+  CHECK(b.may_try("4", 100.5)); // another version rolls at once
+  CHECK(b.may_try("3", 101));
+  CHECK(b.failed("3", 101, 0.5) == 2);
+  CHECK(b.failed("3", 103, 0.5) == 4);
+  for (int i = 0; i < 10; ++i)
+    b.failed("3", 200, 0.5);
+  CHECK(b.failed("3", 200, 0.5) == 300);
+  CHECK_FALSE(b.may_try("3", 499));
+  b.reset();
+  CHECK(b.failed_version().empty());
+  CHECK(b.may_try("3", 0));
+  CHECK(b.failed("3", 0, 30) == 30); // starts from the poll interval again
+}
