@@ -260,14 +260,13 @@ void reconcile(controller_pointer self, application_record& app, deployment_reco
   for (auto& id : plan.stop)
     if (auto* r = find_replica(dep, id))
       stop_replica(self, *r); // extra ones, and old code once the new generation serves
-  bool whole = plan.whole;
-  if (whole && !dep.rolling_to.empty() && dep.serving_version() == dep.rolling_to) {
+  if (plan.whole && !dep.rolling_to.empty() && dep.serving_version() == dep.rolling_to) {
     log_line(app.cfg.name + "/" + dep.cfg.name + ": now serving version " + dep.rolling_to);
     dep.rolling_to.clear();
     dep.backoff.reset();
     dep.registry_message.clear();
   }
-  if (whole && !dep.has_old_generation())
+  if (plan.whole && !dep.has_old_generation())
     dep.recovering = false;
   publish_replicas(self, dep);
 }

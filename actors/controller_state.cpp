@@ -25,19 +25,11 @@ double wall_clock_s() {
 }
 
 size_t deployment_record::running_current() const {
-  size_t n = 0;
-  for (auto& r : replicas)
-    if (r.generation == generation && r.phase == replica_phase::running)
-      ++n;
-  return n;
+  return count_running(replicas, generation);
 }
 
 size_t deployment_record::active_current() const {
-  size_t n = 0;
-  for (auto& r : replicas)
-    if (r.generation == generation && r.phase != replica_phase::stopping)
-      ++n;
-  return n;
+  return count_active(replicas, generation);
 }
 
 bool deployment_record::has_old_generation() const {

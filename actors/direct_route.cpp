@@ -20,19 +20,14 @@ bool replica_slot::try_acquire(uint64_t cap) {
 std::shared_ptr<replica_slot> direct_route::acquire(view* cache) {
   if (queued_.load() != 0)
     return nullptr; // first come, first served: the router hands out the next free slot
-  std::shared_ptr<const snapshot> loaded;
-  const snapshot* snap = nullptr;
-  if (cache != nullptr) {
-    uint64_t version = version_.load(); // read before the snapshot: a newer one reloads later
-    if (cache->version_ != version || !cache->snap_) {
-      cache->version_ = version;
-      cache->snap_ = std::atomic_load(&current_);
-    }
-    snap = cache->snap_.get();
-  } else {
-    loaded = std::atomic_load(&current_);
-    snap = loaded.get();
+  view fresh;
+  view& v = cache != nullptr ? *cache : fresh;
+  uint64_t version = version_.load(); // read before the snapshot: a newer one reloads later
+  if (v.version_ != version || !v.snap_) {
+    v.version_ = version;
+    v.snap_ = std::atomic_load(&current_);
   }
+  const snapshot* snap = v.snap_.get();
   if (snap->replicas.empty())
     return nullptr;
   thread_local replica_chooser chooser;

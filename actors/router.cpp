@@ -180,6 +180,18 @@ bool past_deadline(const call_request& req) {
   return req.deadline_ns != 0 && req.deadline_ns <= steady_now_ns();
 }
 
+void timed_out_while_queued(queued_call&& qc) {
+  qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
+}
+
+/// A call its replica will not answer (lost, or the server is shutting down): its slot is free
+/// and its caller gets `reason`, unless the router answered it already.
+void fail_running(router_ledger::running_call&& lost, const caf::error& reason) {
+  lost.call.replica->in_flight.fetch_sub(1);
+  if (!lost.answered)
+    lost.call.promise.deliver(reason);
+}
+
 void route(router_pointer self, queued_call qc, bool first_in_line);
 void drain_queue(router_pointer self);
 
@@ -232,10 +244,7 @@ void sweep(router_pointer self) {
   auto& st = self->state;
   st.sweep_armed = false;
   st.calls.expire(
-    steady_now_ns(),
-    [](queued_call&& qc) {
-      qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
-    },
+    steady_now_ns(), timed_out_while_queued,
     [](call_slot& slot) {
       slot.promise.deliver(make_error(errc::request_timeout, "request timed out on its replica"));
     });
@@ -294,7 +303,7 @@ void dispatch(router_pointer self, size_t index, queued_call qc) {
 void route(router_pointer self, queued_call qc, bool first_in_line) {
   auto& st = self->state;
   if (past_deadline(qc.req)) {
-    qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
+    timed_out_while_queued(std::move(qc));
     return;
   }
   if (st.replicas.empty() && (st.closing || !st.unavailable_reason.empty())) {
@@ -326,10 +335,7 @@ void route(router_pointer self, queued_call qc, bool first_in_line) {
 
 void drain_queue(router_pointer self) {
   auto& st = self->state;
-  auto expired = [](queued_call&& qc) {
-    qc.promise.deliver(make_error(errc::request_timeout, "request timed out while queued"));
-  };
-  while (st.calls.next_waiting(steady_now_ns, expired) != nullptr) {
+  while (st.calls.next_waiting(steady_now_ns, timed_out_while_queued) != nullptr) {
     auto index = acquire_replica(self);
     if (!index)
       break;
@@ -446,11 +452,8 @@ void fail_node(router_pointer self, const caf::node_id& nid, const std::string& 
 /// Fails the calls still open on a replica that went down bounce_grace ago.
 void reap_replica(router_pointer self, const caf::actor_addr& id, const caf::error& reason) {
   auto& st = self->state;
-  for (auto& lost : st.calls.take_running_on(id)) {
-    lost.call.replica->in_flight.fetch_sub(1);
-    if (!lost.answered)
-      lost.call.promise.deliver(reason);
-  }
+  for (auto& lost : st.calls.take_running_on(id))
+    fail_running(std::move(lost), reason);
   quit_if_closed(self);
 }
 
@@ -521,11 +524,8 @@ router_actor::behavior_type router_impl(router_pointer self, router_options opts
       auto& st = self->state;
       auto shutting_down = make_error(errc::unavailable, "the server is shutting down");
       st.calls.take_all_waiting([&](queued_call&& qc) { qc.promise.deliver(shutting_down); });
-      st.calls.take_all_running([&](router_ledger::running_call&& lost) {
-        lost.call.replica->in_flight.fetch_sub(1);
-        if (!lost.answered)
-          lost.call.promise.deliver(shutting_down);
-      });
+      st.calls.take_all_running(
+        [&](router_ledger::running_call&& lost) { fail_running(std::move(lost), shutting_down); });
       report_queue(st);
       quit_if_closed(self);
     },

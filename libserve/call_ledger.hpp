@@ -92,7 +92,6 @@ public:
   uint64_t start(const Key& replica, Running call, int64_t deadline_ns, int64_t now_ns) {
     auto no = next_call_++;
     running_[replica].emplace(no, running_call{std::move(call), deadline_ns, now_ns, false});
-    ++running_count_;
     return no;
   }
 
@@ -109,12 +108,16 @@ public:
     calls->second.erase(call);
     if (calls->second.empty())
       running_.erase(calls);
-    --running_count_;
     return out;
   }
 
   /// Calls on replicas, all of them.
-  size_t running() const { return running_count_; }
+  size_t running() const {
+    size_t n = 0;
+    for (auto& [_, calls] : running_)
+      n += calls.size();
+    return n;
+  }
   bool running_on(const Key& replica) const { return running_.count(replica) > 0; }
 
   /// The replica is lost: its calls, taken out (in the order they were sent).
@@ -125,7 +128,6 @@ public:
       return out;
     for (auto& [_, call] : calls->second)
       out.push_back(std::move(call));
-    running_count_ -= calls->second.size();
     running_.erase(calls);
     return out;
   }
@@ -135,7 +137,6 @@ public:
   void take_all_running(F&& f) {
     auto all = std::move(running_);
     running_.clear();
-    running_count_ = 0;
     for (auto& [_, calls] : all)
       for (auto& [__, call] : calls)
         f(std::move(call));
@@ -184,7 +185,6 @@ private:
   int64_t max_wait_ns_;
   std::deque<queued> queue_;
   std::map<Key, std::map<uint64_t, running_call>> running_;
-  size_t running_count_ = 0;
   uint64_t next_call_ = 0;
 };
 

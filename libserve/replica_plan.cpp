@@ -18,16 +18,8 @@ struct simulation {
     return r.generation == generation && r.phase != replica_phase::stopping;
   }
 
-  size_t active() const {
-    return static_cast<size_t>(std::count_if(replicas.begin(), replicas.end(),
-                                             [&](const replica_view& r) { return current(r); }));
-  }
-
-  size_t running() const {
-    return static_cast<size_t>(std::count_if(replicas.begin(), replicas.end(), [&](const auto& r) {
-      return r.generation == generation && r.phase == replica_phase::running;
-    }));
-  }
+  size_t active() const { return count_active(replicas, generation); }
+  size_t running() const { return count_running(replicas, generation); }
 
   bool any_starting() const {
     return std::any_of(replicas.begin(), replicas.end(), [&](const replica_view& r) {

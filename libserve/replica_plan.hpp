@@ -37,6 +37,24 @@ struct replica_view {
   std::string node = "head";
 };
 
+/// Replicas of `generation` not stopping (starting or running), and those running. `Replica`:
+/// anything with `generation` and `phase` (replica_view, the controller's records).
+template <class Replica>
+size_t count_active(const std::vector<Replica>& replicas, uint64_t generation) {
+  size_t n = 0;
+  for (auto& r : replicas)
+    n += r.generation == generation && r.phase != replica_phase::stopping;
+  return n;
+}
+
+template <class Replica>
+size_t count_running(const std::vector<Replica>& replicas, uint64_t generation) {
+  size_t n = 0;
+  for (auto& r : replicas)
+    n += r.generation == generation && r.phase == replica_phase::running;
+  return n;
+}
+
 struct replica_plan {
   /// Replicas to start, by node, in order.
   std::vector<std::string> start_on;
